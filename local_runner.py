@@ -1,0 +1,45 @@
+"""Run the whole pipeline on this machine: `python local_runner.py --help`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    from pipeline.configs import PipelineConfig
+
+    defaults = PipelineConfig()
+    parser = argparse.ArgumentParser(
+        description="Run the Chicago Taxi TFX pipeline locally with Beam's direct runner.",
+    )
+    parser.add_argument("--data-root", default=defaults.data_root,
+                        help="folder of CSV files to train on (default: the repo's data/)")
+    parser.add_argument("--output-dir", default=defaults.output_dir,
+                        help="where artifacts, ML Metadata and the served model go "
+                             "(default: ./outputs)")
+    parser.add_argument("--schema", default=defaults.schema_path,
+                        help="curated schema (default: schema/schema.pbtxt)")
+    parser.add_argument("--train-steps", type=int, default=defaults.train_steps,
+                        help="training steps (default: %(default)s)")
+    parser.add_argument("--eval-steps", type=int, default=defaults.eval_steps,
+                        help="validation steps during training (default: %(default)s)")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="re-run every component even if its inputs are unchanged")
+    parser.add_argument("--beam-arg", action="append", default=None, metavar="FLAG",
+                        help="a Beam pipeline flag, repeatable (default: follows the data "
+                             "size, e.g. --direct_running_mode=in_memory)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.time()
+    from pipeline import run
+
+    return run.run_locally(args, started)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

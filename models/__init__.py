@@ -1,0 +1,1 @@
+"""Model code referenced by the pipeline's components through dotted paths."""

@@ -1,0 +1,1 @@
+"""Pipeline definition (`create_pipeline`), its configuration and its custom steps."""

@@ -1,0 +1,153 @@
+"""The TFX pipeline: one DAG from CSV rows to a blessed, pushed model.
+
+    CsvExampleGen -> StatisticsGen -> ImportSchemaGen (curated schema)
+      -> ExampleValidator -> FeatureSelection -> Transform -> Trainer
+      -> Resolver (latest blessed model) -> Evaluator -> Pusher
+
+`create_pipeline` takes everything from a `PipelineConfig`, so the same code
+runs under LocalDagRunner, in tests on temporary folders, and on Kubeflow.
+"""
+
+from __future__ import annotations
+
+import tensorflow_model_analysis as tfma
+from tfx import v1 as tfx
+from tfx.dsl.components.base.base_node import BaseNode
+
+from models import features
+from pipeline.configs import PREPROCESSING_FN, RUN_FN, PipelineConfig
+from pipeline.feature_selection import FeatureSelectionComponent
+
+SLICE_FEATURES = ("payment_type",)
+
+
+def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
+    """Metrics, slices and the thresholds a model must pass to be blessed."""
+    thresholds = config.thresholds
+    auc_threshold = tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": thresholds.min_auc}),
+        change_threshold=tfma.GenericChangeThreshold(
+            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+            absolute={"value": -thresholds.max_auc_drop},
+        ),
+    )
+    accuracy_threshold = tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(
+            lower_bound={"value": thresholds.min_accuracy}
+        )
+    )
+    return tfma.EvalConfig(
+        model_specs=[
+            tfma.ModelSpec(
+                signature_name="serving_default",
+                label_key=features.LABEL_KEY,
+                prediction_key="probability",
+                preprocessing_function_names=["transform_features"],
+            )
+        ],
+        slicing_specs=[tfma.SlicingSpec()]
+        + [tfma.SlicingSpec(feature_keys=[name]) for name in SLICE_FEATURES],
+        metrics_specs=[
+            tfma.MetricsSpec(
+                metrics=[
+                    tfma.MetricConfig(class_name="ExampleCount"),
+                    tfma.MetricConfig(class_name="AUC", threshold=auc_threshold),
+                    tfma.MetricConfig(class_name="BinaryAccuracy", threshold=accuracy_threshold),
+                    tfma.MetricConfig(class_name="Precision"),
+                    tfma.MetricConfig(class_name="Recall"),
+                    tfma.MetricConfig(class_name="CalibrationPlot"),
+                    tfma.MetricConfig(class_name="ConfusionMatrixPlot"),
+                ]
+            )
+        ],
+    )
+
+
+def create_components(config: PipelineConfig) -> list[BaseNode]:
+    """Every component of the pipeline, wired together, in execution order."""
+    example_gen = tfx.components.CsvExampleGen(
+        input_base=config.data_root,
+        output_config=tfx.proto.Output(
+            split_config=tfx.proto.SplitConfig(
+                splits=[
+                    tfx.proto.SplitConfig.Split(name="train", hash_buckets=4),
+                    tfx.proto.SplitConfig.Split(name="eval", hash_buckets=1),
+                ]
+            )
+        ),
+    )
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    schema_gen = tfx.components.ImportSchemaGen(schema_file=config.schema_path)
+    example_validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
+    )
+    selection = FeatureSelectionComponent(
+        statistics=statistics_gen.outputs["statistics"],
+        schema=schema_gen.outputs["schema"],
+        examples=example_gen.outputs["examples"],
+        min_presence=config.selection.min_presence,
+        min_information=config.selection.min_information,
+        max_rows=config.selection.max_rows,
+    ).with_id("FeatureSelection")
+    transform = tfx.components.Transform(
+        examples=example_gen.outputs["examples"],
+        schema=selection.outputs["transform_schema"],
+        preprocessing_fn=PREPROCESSING_FN,
+    )
+    trainer = tfx.components.Trainer(
+        run_fn=RUN_FN,
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=selection.outputs["transform_schema"],
+        train_args=tfx.proto.TrainArgs(num_steps=config.train_steps),
+        eval_args=tfx.proto.EvalArgs(num_steps=config.eval_steps),
+        custom_config=dict(config.hyperparameters),
+    )
+    model_resolver = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id("latest_blessed_model_resolver")
+    evaluator = tfx.components.Evaluator(
+        examples=example_gen.outputs["examples"],
+        model=trainer.outputs["model"],
+        baseline_model=model_resolver.outputs["model"],
+        eval_config=eval_config(config),
+    )
+    pusher = tfx.components.Pusher(
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(
+                base_directory=config.serving_model_dir
+            )
+        ),
+    )
+    return [
+        example_gen,
+        statistics_gen,
+        schema_gen,
+        example_validator,
+        selection,
+        transform,
+        trainer,
+        model_resolver,
+        evaluator,
+        pusher,
+    ]
+
+
+def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
+    """The pipeline for `config`, with ML Metadata in SQLite under its output dir."""
+    return tfx.dsl.Pipeline(
+        pipeline_name=config.pipeline_name,
+        pipeline_root=config.pipeline_root,
+        components=create_components(config),
+        enable_cache=config.enable_cache,
+        metadata_connection_config=(
+            tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_path)
+            if config.local_metadata
+            else None
+        ),
+        beam_pipeline_args=list(config.beam_pipeline_args),
+    )

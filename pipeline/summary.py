@@ -1,0 +1,149 @@
+"""Read what a run did back out of ML Metadata: components, times, metrics, push.
+
+The runner prints this at the end of a run; the benchmark and tests use the same
+functions, so what a user reads is what was recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+
+from ml_metadata import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+_STATE_NAMES = {
+    metadata_store_pb2.Execution.COMPLETE: "ran",
+    metadata_store_pb2.Execution.CACHED: "cached",
+    metadata_store_pb2.Execution.FAILED: "FAILED",
+    metadata_store_pb2.Execution.RUNNING: "running",
+    metadata_store_pb2.Execution.NEW: "new",
+    metadata_store_pb2.Execution.CANCELED: "canceled",
+}
+
+
+@dataclass
+class ComponentRun:
+    """One component's execution in one pipeline run."""
+
+    component: str
+    state: str
+    seconds: float
+    execution_id: int
+
+
+@dataclass
+class RunSummary:
+    """What one pipeline run did, as recorded in ML Metadata."""
+
+    run_id: str
+    components: list[ComponentRun] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)
+    blessed: bool | None = None
+    pushed_path: str | None = None
+
+
+def open_store(metadata_path: str) -> metadata_store.MetadataStore:
+    if not os.path.exists(metadata_path):
+        raise FileNotFoundError(f"no ML Metadata store at {metadata_path}")
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = metadata_path
+    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    return metadata_store.MetadataStore(config)
+
+
+def run_ids(store: metadata_store.MetadataStore) -> list[str]:
+    """Pipeline run ids, oldest first."""
+    contexts = store.get_contexts_by_type("pipeline_run")
+    return [c.name for c in sorted(contexts, key=lambda c: c.create_time_since_epoch)]
+
+
+def _node_name(store: metadata_store.MetadataStore, execution_id: int) -> str:
+    for context in store.get_contexts_by_execution(execution_id):
+        if context.type == "node" or store.get_context_types_by_id([context.type_id])[
+            0
+        ].name == "node":
+            return context.name.split(".", 1)[-1]
+    return "?"
+
+
+def component_runs(store: metadata_store.MetadataStore, run_id: str) -> list[ComponentRun]:
+    """Every execution of `run_id`, in start order."""
+    context = store.get_context_by_type_and_name("pipeline_run", run_id)
+    if context is None:
+        return []
+    executions = sorted(
+        store.get_executions_by_context(context.id), key=lambda e: e.create_time_since_epoch
+    )
+    return [
+        ComponentRun(
+            component=_node_name(store, e.id),
+            state=_STATE_NAMES.get(e.last_known_state, str(e.last_known_state)),
+            seconds=(e.last_update_time_since_epoch - e.create_time_since_epoch) / 1000.0,
+            execution_id=e.id,
+        )
+        for e in executions
+    ]
+
+
+def _outputs(store: metadata_store.MetadataStore, execution_id: int, type_name: str):
+    events = store.get_events_by_execution_ids([execution_id])
+    ids = [e.artifact_id for e in events if e.type == metadata_store_pb2.Event.OUTPUT]
+    artifacts = store.get_artifacts_by_id(ids)
+    types = {t.id: t.name for t in store.get_artifact_types_by_id({a.type_id for a in artifacts})}
+    return [a for a in artifacts if types[a.type_id] == type_name]
+
+
+def _latest_execution(store, run_id: str, component: str) -> ComponentRun | None:
+    matches = [r for r in component_runs(store, run_id) if r.component == component]
+    return matches[-1] if matches else None
+
+
+def evaluation_metrics(evaluation_uri: str) -> dict[str, float]:
+    """Overall-slice metrics of an Evaluator output (candidate model)."""
+    import tensorflow_model_analysis as tfma
+
+    result = tfma.load_eval_result(evaluation_uri)
+    metrics: dict[str, float] = {}
+    for slice_key, slice_metrics in result.slicing_metrics:
+        if slice_key:
+            continue
+        for _, by_class in slice_metrics.items():
+            for name, value in by_class.get("", {}).items():
+                if "doubleValue" in value:
+                    metrics[name] = value["doubleValue"]
+    return metrics
+
+
+def summarize(metadata_path: str, run_id: str | None = None) -> RunSummary:
+    """The summary of `run_id` (default: the latest run)."""
+    store = open_store(metadata_path)
+    ids = run_ids(store)
+    if not ids:
+        raise LookupError(f"no pipeline runs recorded in {metadata_path}")
+    run_id = run_id or ids[-1]
+    summary = RunSummary(run_id=run_id, components=component_runs(store, run_id))
+    evaluator = _latest_execution(store, run_id, "Evaluator")
+    if evaluator is not None:
+        evaluations = _outputs(store, evaluator.execution_id, "ModelEvaluation")
+        if evaluations:
+            summary.metrics = evaluation_metrics(evaluations[0].uri)
+        blessings = _outputs(store, evaluator.execution_id, "ModelBlessing")
+        if blessings:
+            blessed = blessings[0].custom_properties.get("blessed")
+            summary.blessed = bool(blessed and blessed.int_value)
+    pusher = _latest_execution(store, run_id, "Pusher")
+    if pusher is not None:
+        pushed = _outputs(store, pusher.execution_id, "PushedModel")
+        if pushed and pushed[0].custom_properties.get("pushed", None) and pushed[0].custom_properties[
+            "pushed"
+        ].int_value:
+            summary.pushed_path = pushed[0].custom_properties["pushed_destination"].string_value
+    return summary
+
+
+def to_json(summary: RunSummary) -> str:
+    from dataclasses import asdict
+
+    return json.dumps(asdict(summary), indent=2)

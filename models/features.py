@@ -23,6 +23,11 @@ NUMERIC_FEATURES: tuple[str, ...] = (
     "dropoff_longitude",
 )
 
+# Numeric columns that also get quantile buckets (name -> number of buckets):
+# riders tip round amounts, so whether a tip beats 20 % of the fare changes in
+# steps along the fare that a one-hot of fine fare buckets captures directly.
+BUCKETIZED_FEATURES: dict[str, int] = {"fare": 50}
+
 # Integer columns with a small, known range: one-hot encoded directly.
 # name -> number of buckets (values are clipped into [0, size)).
 BOUNDED_INT_FEATURES: dict[str, int] = {
@@ -63,6 +68,11 @@ RAW_COLUMNS: tuple[str, ...] = (*CANDIDATE_FEATURES, *EXCLUDED_FEATURES)
 def transformed_name(key: str) -> str:
     """Name of a Transform output derived from raw column `key`."""
     return f"{key}_xf"
+
+
+def bucket_name(key: str) -> str:
+    """Name of the Transform output holding the quantile bucket of raw column `key`."""
+    return f"{key}_bucket"
 
 
 def missing_name(key: str) -> str:

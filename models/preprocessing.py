@@ -84,9 +84,10 @@ def _label(inputs: dict) -> tf.Tensor:
 def preprocessing_fn(inputs: dict) -> dict:
     """tf.Transform callback: every present candidate column -> model features.
 
-    Outputs, per used raw column `c`: `c_xf` (float z-score or int64 id) and
-    `c_missing` (float 0/1). Plus the label `big_tipper` when `tips` is present
-    (training and evaluation; never at serving time).
+    Outputs, per used raw column `c`: `c_xf` (float z-score or int64 id),
+    `c_missing` (float 0/1) and, for bucketized columns, `c_bucket` (int64).
+    Plus the label `big_tipper` when `tips` is present (training and
+    evaluation; never at serving time).
     """
     outputs: dict[str, tf.Tensor] = {}
     used = [key for key in features.CANDIDATE_FEATURES if key in inputs]
@@ -106,6 +107,11 @@ def preprocessing_fn(inputs: dict) -> dict:
                 top_k=features.VOCAB_FEATURES[key],
                 num_oov_buckets=features.OOV_BUCKETS,
                 vocab_filename=key,
+            )
+        if key in features.BUCKETIZED_FEATURES:
+            outputs[features.bucket_name(key)] = tft.bucketize(
+                tf.cast(_to_dense(raw, 0), tf.float32),
+                num_buckets=features.BUCKETIZED_FEATURES[key],
             )
         outputs[features.missing_name(key)] = _missing(raw)
     if features.TIPS_KEY in inputs and features.FARE_KEY in inputs:

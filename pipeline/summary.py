@@ -136,10 +136,9 @@ def summarize(metadata_path: str, run_id: str | None = None) -> RunSummary:
     pusher = _latest_execution(store, run_id, "Pusher")
     if pusher is not None:
         pushed = _outputs(store, pusher.execution_id, "PushedModel")
-        if pushed and pushed[0].custom_properties.get("pushed", None) and pushed[0].custom_properties[
-            "pushed"
-        ].int_value:
-            summary.pushed_path = pushed[0].custom_properties["pushed_destination"].string_value
+        properties = pushed[0].custom_properties if pushed else {}
+        if "pushed" in properties and properties["pushed"].int_value:
+            summary.pushed_path = properties["pushed_destination"].string_value
     return summary
 
 

@@ -1,0 +1,43 @@
+# Two commands for a newcomer: `make run` and `make test`. Both create .venv
+# (Python 3.10) if needed and install the locked dependencies into it.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
+# A working python3.10: from PATH, else from pyenv's versions folder.
+PYTHON ?= $(shell for p in python3.10 $$HOME/.pyenv/versions/3.10*/bin/python3.10 /usr/bin/python3.10; do \
+            $$p -c 'import sys; assert sys.version_info[:2] == (3, 10)' >/dev/null 2>&1 && { echo $$p; break; }; done)
+ARGS ?=
+
+.PHONY: install run test lint lock bench clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -n "$(PYTHON)" || { echo "error: Python 3.10 not found (TFX 1.16 needs Python 3.10); set PYTHON=/path/to/python3.10" >&2; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip<27"
+	# Every package is pinned in the lock file: --no-deps means nothing is resolved.
+	$(BIN)/python -m pip install --quiet --no-deps -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	@rm -f $(VENV)/.installed-* && touch $@
+
+run: install
+	$(BIN)/python local_runner.py $(ARGS)
+
+test: install
+	$(BIN)/python -m pytest $(ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+
+# Regenerate requirements.lock from pyproject.toml (needs the package index).
+lock: install
+	$(BIN)/pip-compile --quiet --strip-extras --extra dev --allow-unsafe \
+	    --no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
+
+bench: install
+	$(BIN)/python -m benchmarks $(ARGS)
+
+clean:
+	rm -rf outputs build .pytest_cache

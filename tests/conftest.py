@@ -1,0 +1,72 @@
+"""Shared fixtures: one real pipeline run that many tests inspect.
+
+The run goes through the command line (`local_runner.py`) in a subprocess, on
+the shipped data, into a temporary folder: it exercises the real TFX, TFT, TFDV,
+TFMA, Beam and ML Metadata, and keeps TensorFlow's global state out of pytest.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "data"
+
+
+@dataclass
+class PipelineRun:
+    """A finished `local_runner.py` run."""
+
+    output_dir: Path
+    data_root: Path
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def metadata_path(self) -> Path:
+        return self.output_dir / "metadata.sqlite"
+
+    @property
+    def serving_base(self) -> Path:
+        return self.output_dir / "serving_model" / "chicago_taxi"
+
+
+def run_cli(*args: str, timeout: float = 900, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run `python local_runner.py ARGS` from the project root."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "local_runner.py"), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def run_pipeline(data_root: Path, output_dir: Path, *extra: str) -> PipelineRun:
+    result = run_cli("--data-root", str(data_root), "--output-dir", str(output_dir), *extra)
+    return PipelineRun(output_dir, data_root, result.returncode, result.stdout, result.stderr)
+
+
+@pytest.fixture(scope="session")
+def pipeline_run(tmp_path_factory) -> PipelineRun:
+    """The full pipeline on the shipped data (about a minute), shared by tests."""
+    output_dir = tmp_path_factory.mktemp("pipeline_run")
+    run = run_pipeline(DATA, output_dir)
+    assert run.returncode == 0, f"pipeline failed:\n{run.stdout}\n{run.stderr[-5000:]}"
+    return run
+
+
+@pytest.fixture(scope="session")
+def pushed_model_dir(pipeline_run: PipelineRun) -> Path:
+    """The one version directory Pusher wrote."""
+    versions = [p for p in pipeline_run.serving_base.iterdir() if p.name.isdigit()]
+    assert len(versions) == 1, f"expected one pushed version, found {versions}"
+    return versions[0]

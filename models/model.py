@@ -74,7 +74,9 @@ def build_keras_model(
         if hparams.dropout:
             x = keras.layers.Dropout(hparams.dropout)(x)
     logits = keras.layers.Dense(1)(x)
-    probability = keras.layers.Activation("sigmoid")(keras.layers.Flatten()(logits))
+    # One probability per example: shape [batch], as TF Serving clients expect.
+    squeezed = keras.layers.Lambda(lambda t: tf.squeeze(t, axis=-1), name="squeeze")(logits)
+    probability = keras.layers.Activation("sigmoid", name="probability")(squeezed)
     model = keras.Model(inputs=inputs, outputs=probability)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=hparams.learning_rate),

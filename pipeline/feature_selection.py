@@ -211,15 +211,16 @@ def _read_table(examples: types.Artifact, schema: schema_pb2.Schema, max_rows: i
 
 
 def selected_schema(schema: schema_pb2.Schema, decisions: list[Decision]) -> schema_pb2.Schema:
-    """The curated schema minus dropped candidates (label sources always kept)."""
-    dropped = {d.feature for d in decisions if not d.selected} - {
-        features.TIPS_KEY,
-        features.FARE_KEY,
-    }
+    """The curated schema reduced to the selected columns plus the label sources.
+
+    Columns that are not candidates at all (e.g. the timestamp) go too: Transform
+    should parse only what the model or the label needs.
+    """
+    keep = {d.feature for d in decisions if d.selected} | {features.TIPS_KEY, features.FARE_KEY}
     result = schema_pb2.Schema()
     result.CopyFrom(schema)
     del result.feature[:]
-    result.feature.extend(f for f in schema.feature if f.name not in dropped)
+    result.feature.extend(f for f in schema.feature if f.name in keep)
     return result
 
 

@@ -30,6 +30,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--beam-arg", action="append", default=None, metavar="FLAG",
                         help="a Beam pipeline flag, repeatable (default: follows the data "
                              "size, e.g. --direct_running_mode=in_memory)")
+    parser.add_argument("--allow-anomaly", action="append", default=[], metavar="FEATURE[:TYPE]",
+                        help="let the validation gate pass this anomaly (a feature, or "
+                             "feature:ANOMALY_TYPE as printed by the gate); repeatable")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show TensorFlow, Beam and absl output on the terminal instead "
+                             "of writing it to <output-dir>/logs/")
     return parser.parse_args(argv)
 
 

@@ -63,14 +63,26 @@ class PipelineConfig:
     thresholds: EvaluationThresholds = field(default_factory=EvaluationThresholds)
     selection: FeatureSelectionSettings = field(default_factory=FeatureSelectionSettings)
     beam_pipeline_args: tuple[str, ...] = ()
+    # Files CsvExampleGen reads under data_root: "*" (CSV files at the root) or
+    # "span-{SPAN}/*" (the newest span-N/ folder).
+    input_pattern: str = "*"
+    # Anomalies the validation gate lets through: "feature" or "feature:TYPE".
+    allowed_anomalies: tuple[str, ...] = ()
     enable_cache: bool = True
     # Local runs keep ML Metadata in SQLite under output_dir; on Kubeflow the
     # cluster provides it, so the orchestrator's runner sets this to False.
     local_metadata: bool = True
+    # Remote runs name these object-storage places (gs://...) directly; unset,
+    # both follow output_dir as they always have for local runs.
+    pipeline_root_path: str | None = None
+    serving_base_path: str | None = None
+    # Kubeflow: Trainer's train/eval steps become pipeline parameters that each
+    # run may override. Local runs keep fixed values.
+    runtime_parameters: bool = False
 
     @property
     def pipeline_root(self) -> str:
-        return os.path.join(self.output_dir, "pipeline_root")
+        return self.pipeline_root_path or os.path.join(self.output_dir, "pipeline_root")
 
     @property
     def metadata_path(self) -> str:
@@ -79,7 +91,7 @@ class PipelineConfig:
     @property
     def serving_model_dir(self) -> str:
         """TF Serving base path for this model; versions are subfolders."""
-        return os.path.join(self.output_dir, "serving_model", MODEL_NAME)
+        return self.serving_base_path or os.path.join(self.output_dir, "serving_model", MODEL_NAME)
 
 
 def default_beam_args(data_root: str, cores: int | None = None) -> list[str]:

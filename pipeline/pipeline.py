@@ -10,13 +10,24 @@ runs under LocalDagRunner, in tests on temporary folders, and on Kubeflow.
 
 from __future__ import annotations
 
+import hashlib
+import json
+from pathlib import Path
+
 import tensorflow_model_analysis as tfma
+from google.protobuf.message import Message
 from tfx import v1 as tfx
 from tfx.dsl.components.base.base_node import BaseNode
 
 from models import features
 from pipeline.configs import PREPROCESSING_FN, RUN_FN, PipelineConfig
 from pipeline.feature_selection import FeatureSelectionComponent
+from pipeline.gate import DataValidationGate, LatestIfAnyStrategy, ValidatedStatistics
+from pipeline.pusher import ServingPusher
+
+# Pipeline parameters of a Kubeflow run (see `step_args`).
+TRAIN_ARGS_PARAMETER = "train_args"
+EVAL_ARGS_PARAMETER = "eval_args"
 
 # Slices the report shows metrics for. Thresholds apply to the overall slice
 # only: some slices (e.g. "No Charge") hold no big tippers, so AUC there is
@@ -76,10 +87,49 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
     )
 
 
+def step_args(
+    config: PipelineConfig, name: str, steps: int, proto_type: type[Message]
+) -> Message | tfx.dsl.experimental.RuntimeParameter:
+    """Trainer's train/eval args: a fixed proto, or a pipeline parameter on Kubeflow.
+
+    Kubeflow V2 binds a pipeline parameter only to a whole component argument,
+    and a proto-typed one only as its JSON text, so the parameter holds
+    '{"num_steps": N}' (defaulting to `steps`) and each run may override it.
+    """
+    if not config.runtime_parameters:
+        return proto_type(num_steps=steps)
+    return tfx.dsl.experimental.RuntimeParameter(
+        name=name,
+        ptype=str,
+        default=json.dumps({"num_steps": steps}),
+        description=f"Trainer {proto_type.__name__} as JSON text",
+    )
+
+
+def versioned_schema_path(config: PipelineConfig) -> str:
+    """The curated schema at a path that changes whenever its content does.
+
+    TFX caches ImportSchemaGen on the file *path*, so an edited schema.pbtxt
+    would silently keep the old schema on the next run. Locally, the schema is
+    copied to <pipeline_root>/schema/<sha256 prefix>/schema.pbtxt; remote
+    runs read it from the pipeline image, which changes with it.
+    """
+    if not config.local_metadata:
+        return config.schema_path
+    content = Path(config.schema_path).read_bytes()
+    target = Path(config.pipeline_root, "schema", hashlib.sha256(content).hexdigest()[:16])
+    target.mkdir(parents=True, exist_ok=True)
+    (target / "schema.pbtxt").write_bytes(content)
+    return str(target / "schema.pbtxt")
+
+
 def create_components(config: PipelineConfig) -> list[BaseNode]:
     """Every component of the pipeline, wired together, in execution order."""
     example_gen = tfx.components.CsvExampleGen(
         input_base=config.data_root,
+        input_config=tfx.proto.Input(
+            splits=[tfx.proto.Input.Split(name="single_split", pattern=config.input_pattern)]
+        ),
         output_config=tfx.proto.Output(
             split_config=tfx.proto.SplitConfig(
                 splits=[
@@ -90,10 +140,25 @@ def create_components(config: PipelineConfig) -> list[BaseNode]:
         ),
     )
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
-    schema_gen = tfx.components.ImportSchemaGen(schema_file=config.schema_path)
+    schema_gen = tfx.components.ImportSchemaGen(schema_file=versioned_schema_path(config))
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
     )
+    accepted_statistics = tfx.dsl.Resolver(
+        strategy_class=(
+            LatestIfAnyStrategy
+            if config.local_metadata
+            else tfx.dsl.experimental.LatestArtifactStrategy
+        ),
+        statistics=tfx.dsl.Channel(type=ValidatedStatistics),
+    ).with_id("latest_validated_statistics_resolver")
+    gate = DataValidationGate(
+        statistics=statistics_gen.outputs["statistics"],
+        schema=schema_gen.outputs["schema"],
+        anomalies=example_validator.outputs["anomalies"],
+        baseline_statistics=accepted_statistics.outputs["statistics"],
+        allowed_anomalies=",".join(config.allowed_anomalies),
+    ).with_id("DataValidationGate")
     selection = FeatureSelectionComponent(
         statistics=statistics_gen.outputs["statistics"],
         schema=schema_gen.outputs["schema"],
@@ -102,6 +167,9 @@ def create_components(config: PipelineConfig) -> list[BaseNode]:
         min_information=config.selection.min_information,
         max_rows=config.selection.max_rows,
     ).with_id("FeatureSelection")
+    # Nothing downstream of the gate (selection, Transform, Trainer, Pusher)
+    # runs unless the data passed it.
+    selection.add_upstream_node(gate)
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"],
         schema=selection.outputs["transform_schema"],
@@ -112,8 +180,10 @@ def create_components(config: PipelineConfig) -> list[BaseNode]:
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=selection.outputs["transform_schema"],
-        train_args=tfx.proto.TrainArgs(num_steps=config.train_steps),
-        eval_args=tfx.proto.EvalArgs(num_steps=config.eval_steps),
+        train_args=step_args(
+            config, TRAIN_ARGS_PARAMETER, config.train_steps, tfx.proto.TrainArgs
+        ),
+        eval_args=step_args(config, EVAL_ARGS_PARAMETER, config.eval_steps, tfx.proto.EvalArgs),
         custom_config=dict(config.hyperparameters),
     )
     model_resolver = tfx.dsl.Resolver(
@@ -127,20 +197,21 @@ def create_components(config: PipelineConfig) -> list[BaseNode]:
         baseline_model=model_resolver.outputs["model"],
         eval_config=eval_config(config),
     )
-    pusher = tfx.components.Pusher(
+    # Checks the model loads in core TensorFlow, adds TF Serving warm-up
+    # requests from the eval split, and pushes atomically (pipeline/pusher.py).
+    pusher = ServingPusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
-        push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(
-                base_directory=config.serving_model_dir
-            )
-        ),
-    )
+        examples=example_gen.outputs["examples"],
+        base_directory=config.serving_model_dir,
+    ).with_id("Pusher")
     return [
         example_gen,
         statistics_gen,
         schema_gen,
         example_validator,
+        accepted_statistics,
+        gate,
         selection,
         transform,
         trainer,

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
 
+from pipeline import preflight, progress
 from pipeline.configs import PipelineConfig, default_beam_args
+from pipeline.lock import RunLockedError, run_lock
 
 
 class RunError(Exception):
@@ -33,10 +36,13 @@ def skip_tfx_sdist_for_direct_runner() -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> PipelineConfig:
-    if not os.path.isdir(args.data_root):
-        raise RunError(f"data folder not found: {args.data_root}")
+    """The run's configuration, once its input and output pass the preflight checks."""
+    preflight.check_data(args.data_root)
+    preflight.check_output_dir(args.output_dir)
     beam_args = args.beam_arg if args.beam_arg else default_beam_args(args.data_root)
     return PipelineConfig(
+        input_pattern=preflight.input_pattern(args.data_root),
+        allowed_anomalies=tuple(args.allow_anomaly),
         data_root=os.path.abspath(args.data_root),
         output_dir=os.path.abspath(args.output_dir),
         schema_path=os.path.abspath(args.schema),
@@ -72,26 +78,67 @@ def format_summary(summary, total_seconds: float) -> str:
     return "\n".join(lines)
 
 
+def failure_text(error: Exception) -> str:
+    """What to print when a run fails: the details a user can act on, then one line.
+
+    A validation-gate failure lists every feature and what is wrong with it;
+    anything else is reduced to its first line (the full traceback is in the log).
+    """
+    from pipeline.gate import GATE_FIRST_LINE, DataValidationError  # loads TensorFlow
+
+    text = str(error).strip()
+    lines = text.splitlines() or [""]
+    if isinstance(error, DataValidationError) or lines[0].startswith(GATE_FIRST_LINE):
+        return "\n".join([*lines[1:], f"error: {lines[0].rstrip(':')}"])
+    return f"error: {type(error).__name__}: {lines[0]}"
+
+
 def run_locally(args: argparse.Namespace, started: float) -> int:
     """Run the pipeline for `args`; 0 when the run completed, 1 otherwise."""
+    log_path = None
+    stack = contextlib.ExitStack()
     try:
         config = config_from_args(args)
-        os.makedirs(config.output_dir, exist_ok=True)
-        from tfx import v1 as tfx
+        stack.enter_context(run_lock(config.output_dir))
+        if not args.verbose:
+            log_path = progress.new_log_path(config.output_dir)
+            print(f"TensorFlow, Beam and absl output goes to {log_path}")
+        # Imports inside: TensorFlow logs to the terminal as soon as it loads.
+        with progress.quiet_output(log_path) as console:
+            from tfx import v1 as tfx
 
-        from pipeline import summary as run_summary
-        from pipeline.pipeline import create_pipeline
+            from pipeline import summary as run_summary
+            from pipeline.pipeline import create_pipeline
 
-        if not any(a.startswith("--runner") for a in config.beam_pipeline_args):
-            skip_tfx_sdist_for_direct_runner()
-        tfx.orchestration.LocalDagRunner().run(create_pipeline(config))
-        summary = run_summary.summarize(config.metadata_path)
+            if not any(a.startswith("--runner") for a in config.beam_pipeline_args):
+                skip_tfx_sdist_for_direct_runner()
+            pipeline = create_pipeline(config)
+            with progress.track_components(
+                console, config.metadata_path, len(pipeline.components)
+            ):
+                tfx.orchestration.LocalDagRunner().run(pipeline)
+            summary = run_summary.summarize(config.metadata_path)
+            from pipeline import report
+
+            report_path, report_problem = report.try_write_report(
+                config.output_dir, summary.run_id
+            )
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except (preflight.InputError, RunLockedError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     except Exception as error:  # noqa: BLE001 - the CLI turns any failure into one line
-        message = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        print(f"error: {type(error).__name__}: {message}", file=sys.stderr)
+        print(failure_text(error), file=sys.stderr)
+        if log_path:
+            print(f"Full log: {log_path}", file=sys.stderr)
         return 1
+    finally:
+        stack.close()
     print(format_summary(summary, time.time() - started))
+    if report_path:
+        print(f"Report: {report_path}")
+    else:
+        print(f"warning: no report written: {report_problem}", file=sys.stderr)
     return 0

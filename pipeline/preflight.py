@@ -1,0 +1,110 @@
+"""Checks that run before TFX starts, so unusable input fails fast and clearly.
+
+Each check raises `InputError` with one line a user can act on; nothing is
+written anywhere before they pass. What the data *contains* (types, domains,
+presence, drift) is the validation gate's job; these checks are about whether
+there is readable CSV at all, and whether the output folder can be written.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import uuid
+from pathlib import Path
+
+SPAN_DIR = re.compile(r"^span-(\d+)$")
+SPAN_PATTERN = "span-{SPAN}/*"
+FLAT_PATTERN = "*"
+
+
+class InputError(ValueError):
+    """The input or output location cannot be used; the message is one line."""
+
+
+def span_dirs(data_root: Path) -> dict[int, Path]:
+    return {
+        int(m.group(1)): p
+        for p in data_root.iterdir()
+        if p.is_dir() and (m := SPAN_DIR.match(p.name))
+    }
+
+
+def input_pattern(data_root: str) -> str:
+    """CsvExampleGen's file pattern: the newest `span-N/` folder, else the files at the root."""
+    return SPAN_PATTERN if span_dirs(Path(data_root)) else FLAT_PATTERN
+
+
+def input_files(data_root: str) -> list[Path]:
+    """The files CsvExampleGen will read for this data root."""
+    root = Path(data_root)
+    if not root.is_dir():
+        raise InputError(f"data folder not found: {data_root}")
+    spans = span_dirs(root)
+    folder = spans[max(spans)] if spans else root
+    files = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+    if not files:
+        raise InputError(f"no CSV files in {folder}")
+    directories = [p for p in files if p.is_dir()]
+    if directories and not spans:
+        raise InputError(
+            f"{directories[0]} is a folder: put CSV files directly in {folder}, "
+            "or new drops of data in span-N/ folders"
+        )
+    return [p for p in files if p.is_file()]
+
+
+def check_csv(path: Path) -> list[str]:
+    """The header of a readable CSV file with at least one row, all rows as wide as it."""
+    if path.stat().st_size == 0:
+        raise InputError(f"{path} is empty")
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    if b"\x00" in head:
+        raise InputError(f"{path} is not a CSV text file (it contains binary data)")
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.reader(f)
+            header = next(reader)
+            width, rows = len(header), 0
+            for row in reader:
+                rows += 1
+                if len(row) != width:
+                    raise InputError(
+                        f"{path} line {reader.line_num}: {len(row)} fields, "
+                        f"the header has {width}"
+                    )
+    except UnicodeDecodeError as error:
+        raise InputError(f"{path} is not a UTF-8 CSV text file ({error.reason})") from None
+    except csv.Error as error:
+        raise InputError(f"{path} is not valid CSV: {error}") from None
+    if width < 2 or any(not name.strip() for name in header):
+        raise InputError(f"{path} does not start with a CSV header line of column names")
+    if rows == 0:
+        raise InputError(f"{path} has a header but no rows")
+    return header
+
+
+def check_data(data_root: str) -> list[Path]:
+    """Every input file is usable CSV and they all share one header."""
+    files = input_files(data_root)
+    headers = {path: check_csv(path) for path in files}
+    first = files[0]
+    for path, header in headers.items():
+        if header != headers[first]:
+            raise InputError(f"{path} has different columns from {first}")
+    return files
+
+
+def check_output_dir(output_dir: str) -> None:
+    """The output folder exists or can be created, and a file can be written in it."""
+    try:
+        os.makedirs(output_dir, exist_ok=True)
+        probe = Path(output_dir) / f".write-test-{uuid.uuid4().hex}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise InputError(
+            f"cannot write to output folder {output_dir}: {error.strerror or error}"
+        ) from None

@@ -452,6 +452,7 @@ class Evaluation:
     plots: dict  # slice key tuple -> plot dict (candidate)
     baseline_plots: dict
     validation: object  # tfma ValidationResult or None
+    model_locations: dict = field(default_factory=dict)  # model name -> SavedModel path
 
 
 def _metric_values(slice_metrics: dict) -> dict[str, float]:
@@ -475,13 +476,15 @@ def _load_result(uri: str, model_name: str | None) -> tuple[dict, dict]:
 
 def load_evaluation(uri: str) -> Evaluation:
     with open(os.path.join(uri, "eval_config.json")) as f:
-        config = json.load(f)["evalConfig"]
+        written = json.load(f)
+    config = written["evalConfig"]
     specs = config.get("modelSpecs", [])
     candidate_name = next((s.get("name") for s in specs if not s.get("isBaseline")), None)
     baseline_name = next((s.get("name") for s in specs if s.get("isBaseline")), None)
     candidate, plots = _load_result(uri, candidate_name)
     baseline, baseline_plots = _load_result(uri, baseline_name) if baseline_name else ({}, {})
-    return Evaluation(uri, config, candidate, baseline, plots, baseline_plots, _validation(uri))
+    return Evaluation(uri, config, candidate, baseline, plots, baseline_plots, _validation(uri),
+                      written.get("modelLocations", {}))
 
 
 def _validation(uri: str):
@@ -750,18 +753,12 @@ def section_baseline(evaluation: Evaluation | None, baseline_uri: str | None) ->
     candidate, baseline = evaluation.candidate.get((), {}), evaluation.baseline.get((), {})
     rows = [[esc(_METRIC_LABELS[m]), fmt(candidate.get(m)), fmt(baseline.get(m)),
              fmt(candidate.get(f"{m}_diff"))] for m in _METRICS if m in candidate]
-    same = baseline_uri and evaluation.config and _same_model(evaluation)
+    locations = evaluation.model_locations
+    same = len(locations) > 1 and len(set(locations.values())) == 1
     intro = (f"<p>Baseline: the latest blessed model, <code>{esc(baseline_uri or '?')}</code>"
              + (" &mdash; the same model as the candidate (nothing was retrained)." if same
                 else ".") + "</p>")
     return intro + table(["metric", "candidate", "baseline", "change"], rows)
-
-
-def _same_model(evaluation: Evaluation) -> bool:
-    path = os.path.join(evaluation.uri, "eval_config.json")
-    with open(path) as f:
-        locations = json.load(f).get("modelLocations", {})
-    return len(set(locations.values())) == 1 and len(locations) > 1
 
 
 # -- sections: push and lineage -----------------------------------------------------------

@@ -1,0 +1,588 @@
+"""Which data, statistics, schema and code produced the model being served?
+
+`python -m pipeline.lineage [--output-dir DIR] [--version V] [--json]` lists
+the pipeline runs recorded in ML Metadata and, for the latest pushed model
+(or pushed version V), the chain of executions that produced it, read from
+MLMD's provenance graph (events linking executions to their input and output
+artifacts), each with its run and its start and end times.
+
+How the chain is found, and why this way:
+  * the PushedModel artifact -> the Pusher execution that wrote it -> its
+    `model` and `model_blessing` inputs;
+  * the blessing -> the Evaluator execution (metrics, and which baseline it
+    was compared with; the baseline's own history is *not* followed: it did
+    not produce this model);
+  * the model -> every upstream execution, following input artifacts back to
+    their producers (Trainer, Transform, FeatureSelection, StatisticsGen,
+    ImportSchemaGen, CsvExampleGen, and whatever the pipeline gains later);
+  * checks: executions that read only chain artifacts without feeding the
+    model, such as ExampleValidator's anomalies on the chain's statistics.
+
+A cached execution re-links the artifacts an earlier run produced, so each
+artifact is attributed to the execution that really computed it (state
+COMPLETE), which may belong to an earlier run than the push.
+
+The report (`pipeline.report`) reads MLMD through the same `MetadataGraph`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import glob
+import json
+import os
+import sys
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+
+from ml_metadata.proto import metadata_store_pb2
+
+from pipeline.summary import open_store
+
+_OUTPUT_EVENTS = (metadata_store_pb2.Event.OUTPUT,)
+_INPUT_EVENTS = (metadata_store_pb2.Event.INPUT,)
+_STATES = {
+    metadata_store_pb2.Execution.COMPLETE: "ran",
+    metadata_store_pb2.Execution.CACHED: "cached",
+    metadata_store_pb2.Execution.FAILED: "FAILED",
+    metadata_store_pb2.Execution.RUNNING: "running",
+    metadata_store_pb2.Execution.NEW: "new",
+    metadata_store_pb2.Execution.CANCELED: "canceled",
+}
+# Artifact and execution properties worth showing (the rest is TFX bookkeeping).
+_ARTIFACT_PROPERTIES = (
+    "span", "version", "split_names", "input_fingerprint", "selected", "blessed",
+    "pushed", "pushed_version", "pushed_destination", "baseline_model",
+)
+_EXECUTION_PROPERTIES = ("input_base", "schema_file", "train_args", "custom_config")
+
+
+class LineageError(LookupError):
+    """What was asked for is not in ML Metadata; the message says what is."""
+
+
+@dataclass
+class ArtifactInfo:
+    """One artifact, with the properties a reader needs."""
+
+    id: int
+    type: str
+    uri: str
+    created: float  # seconds since the epoch
+    properties: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass
+class Step:
+    """One execution in a model's history."""
+
+    component: str
+    execution_id: int
+    state: str
+    run_id: str
+    started: float  # seconds since the epoch
+    finished: float
+    inputs: dict[str, list[ArtifactInfo]] = field(default_factory=dict)
+    outputs: dict[str, list[ArtifactInfo]] = field(default_factory=dict)
+    properties: dict[str, object] = field(default_factory=dict)
+    role: str = "produced the model"  # or "checked the data", "evaluated", "pushed"
+
+    @property
+    def seconds(self) -> float:
+        return self.finished - self.started
+
+
+@dataclass
+class Lineage:
+    """The pushed model and the executions that led to it, oldest first."""
+
+    pushed: ArtifactInfo
+    version: str
+    destination: str
+    steps: list[Step]
+
+    def step(self, component: str) -> Step | None:
+        return next((s for s in self.steps if s.component == component), None)
+
+
+@dataclass
+class RunInfo:
+    """One pipeline run as ML Metadata recorded it."""
+
+    run_id: str
+    started: float
+    finished: float
+    states: dict[str, int]
+    blessed: bool | None
+    pushed_version: str | None  # pushed by this run (not by a cached earlier one)
+
+
+def _value(value: metadata_store_pb2.Value) -> object:
+    kind = value.WhichOneof("value")
+    if kind == "struct_value":
+        from google.protobuf import json_format
+
+        return json_format.MessageToDict(value.struct_value)
+    result = getattr(value, kind) if kind else None
+    if isinstance(result, str) and result[:1] in ("{", "[", "n"):
+        # TFX stores dict and list execution properties as JSON strings.
+        try:
+            return json.loads(result)
+        except ValueError:
+            return result
+    return result
+
+
+class MetadataGraph:
+    """A read-only view of an ML Metadata store as a provenance graph."""
+
+    def __init__(self, metadata_path: str) -> None:
+        self.path = metadata_path
+        self.store = open_store(metadata_path)
+        self._artifact_types = {t.id: t.name for t in self.store.get_artifact_types()}
+        self._context_types = {t.id: t.name for t in self.store.get_context_types()}
+        self._events: dict[int, list[metadata_store_pb2.Event]] = {}
+
+    # -- runs and executions ---------------------------------------------------
+    def run_ids(self) -> list[str]:
+        """Pipeline run ids, oldest first."""
+        contexts = self.store.get_contexts_by_type("pipeline_run")
+        return [c.name for c in sorted(contexts, key=lambda c: c.create_time_since_epoch)]
+
+    def run_executions(self, run_id: str) -> list[metadata_store_pb2.Execution]:
+        context = self.store.get_context_by_type_and_name("pipeline_run", run_id)
+        if context is None:
+            raise LineageError(f"no run {run_id!r} in {self.path}; runs: {self.run_ids()}")
+        executions = self.store.get_executions_by_context(context.id)
+        return sorted(executions, key=lambda e: (e.create_time_since_epoch, e.id))
+
+    def component_execution(
+        self, run_id: str, component: str
+    ) -> metadata_store_pb2.Execution | None:
+        """The (last) execution of `component` in `run_id`."""
+        matches = [e for e in self.run_executions(run_id) if self.component(e) == component]
+        return matches[-1] if matches else None
+
+    def _context_names(self, execution_id: int, type_name: str) -> list[str]:
+        return [
+            c.name
+            for c in self.store.get_contexts_by_execution(execution_id)
+            if self._context_types.get(c.type_id) == type_name
+        ]
+
+    def component(self, execution: metadata_store_pb2.Execution) -> str:
+        """The pipeline node id ("Trainer", "FeatureSelection", ...)."""
+        names = self._context_names(execution.id, "node")
+        return names[0].split(".", 1)[-1] if names else "?"
+
+    def run_of(self, execution: metadata_store_pb2.Execution) -> str:
+        names = self._context_names(execution.id, "pipeline_run")
+        return names[0] if names else "?"
+
+    # -- events and artifacts ----------------------------------------------------
+    def events(self, execution_id: int) -> list[metadata_store_pb2.Event]:
+        if execution_id not in self._events:
+            self._events[execution_id] = self.store.get_events_by_execution_ids([execution_id])
+        return self._events[execution_id]
+
+    def _linked(self, execution_id: int, kinds: Iterable[int]) -> dict[str, list[int]]:
+        """Artifact ids by key ("examples", "model", ...) for events of `kinds`."""
+        linked: dict[str, list[int]] = {}
+        for event in self.events(execution_id):
+            if event.type not in kinds:
+                continue
+            for step in event.path.steps:
+                if step.HasField("key"):
+                    linked.setdefault(step.key, []).append(event.artifact_id)
+        return linked
+
+    def input_ids(self, execution_id: int) -> dict[str, list[int]]:
+        return self._linked(execution_id, _INPUT_EVENTS)
+
+    def output_ids(self, execution_id: int) -> dict[str, list[int]]:
+        return self._linked(execution_id, _OUTPUT_EVENTS)
+
+    def artifacts(self, ids: Iterable[int]) -> list[metadata_store_pb2.Artifact]:
+        ids = list(dict.fromkeys(ids))
+        by_id = {a.id: a for a in self.store.get_artifacts_by_id(ids)} if ids else {}
+        return [by_id[i] for i in ids if i in by_id]
+
+    def artifact_type(self, artifact: metadata_store_pb2.Artifact) -> str:
+        return self._artifact_types.get(artifact.type_id, "?")
+
+    def outputs(self, execution_id: int) -> dict[str, list[metadata_store_pb2.Artifact]]:
+        return {k: self.artifacts(v) for k, v in self.output_ids(execution_id).items()}
+
+    def inputs(self, execution_id: int) -> dict[str, list[metadata_store_pb2.Artifact]]:
+        return {k: self.artifacts(v) for k, v in self.input_ids(execution_id).items()}
+
+    def producer(self, artifact_id: int) -> metadata_store_pb2.Execution | None:
+        """The execution that computed `artifact_id` (not one that reused it from cache)."""
+        events = self.store.get_events_by_artifact_ids([artifact_id])
+        ids = [e.execution_id for e in events if e.type in _OUTPUT_EVENTS]
+        executions = self.store.get_executions_by_id(ids) if ids else []
+        if not executions:
+            return None
+        complete = metadata_store_pb2.Execution.COMPLETE
+        return min(
+            executions,
+            key=lambda e: (e.last_known_state != complete, e.create_time_since_epoch),
+        )
+
+    def consumers(self, artifact_id: int) -> list[metadata_store_pb2.Execution]:
+        events = self.store.get_events_by_artifact_ids([artifact_id])
+        ids = sorted({e.execution_id for e in events if e.type in _INPUT_EVENTS})
+        return list(self.store.get_executions_by_id(ids)) if ids else []
+
+    def pushed_models(self) -> list[metadata_store_pb2.Artifact]:
+        """PushedModel artifacts that really pushed, oldest first."""
+        pushed = [
+            a
+            for a in self.store.get_artifacts_by_type("PushedModel")
+            if a.custom_properties.get("pushed") and a.custom_properties["pushed"].int_value
+        ]
+        return sorted(pushed, key=lambda a: (a.create_time_since_epoch, a.id))
+
+    # -- conversion to plain records ---------------------------------------------
+    def artifact_info(self, artifact: metadata_store_pb2.Artifact) -> ArtifactInfo:
+        props = {**artifact.properties, **artifact.custom_properties}
+        return ArtifactInfo(
+            id=artifact.id,
+            type=self.artifact_type(artifact),
+            uri=artifact.uri,
+            created=artifact.create_time_since_epoch / 1000.0,
+            properties={k: _value(props[k]) for k in _ARTIFACT_PROPERTIES if k in props},
+        )
+
+    def step(self, execution: metadata_store_pb2.Execution, role: str) -> Step:
+        props = {**execution.properties, **execution.custom_properties}
+        return Step(
+            component=self.component(execution),
+            execution_id=execution.id,
+            state=_STATES.get(execution.last_known_state, str(execution.last_known_state)),
+            run_id=self.run_of(execution),
+            started=execution.create_time_since_epoch / 1000.0,
+            finished=execution.last_update_time_since_epoch / 1000.0,
+            inputs={k: [self.artifact_info(a) for a in v]
+                    for k, v in self.inputs(execution.id).items()},
+            outputs={k: [self.artifact_info(a) for a in v]
+                     for k, v in self.outputs(execution.id).items()},
+            properties={k: _value(props[k]) for k in _EXECUTION_PROPERTIES if k in props},
+            role=role,
+        )
+
+
+# -- the chain behind a pushed model --------------------------------------------
+def _pick_pushed(graph: MetadataGraph, version: str | None) -> metadata_store_pb2.Artifact:
+    pushed = graph.pushed_models()
+    if not pushed:
+        raise LineageError(f"no model has been pushed according to {graph.path}")
+    if version is None:
+        return pushed[-1]
+    for artifact in reversed(pushed):
+        if artifact.custom_properties["pushed_version"].string_value == str(version):
+            return artifact
+    known = ", ".join(a.custom_properties["pushed_version"].string_value for a in pushed)
+    raise LineageError(f"no pushed model version {version}; pushed versions: {known}")
+
+
+def _ancestors(
+    graph: MetadataGraph, start_ids: Iterable[int]
+) -> tuple[list[metadata_store_pb2.Execution], set[int]]:
+    """Executions upstream of `start_ids` and every artifact on the way."""
+    executions: dict[int, metadata_store_pb2.Execution] = {}
+    seen: set[int] = set()
+    queue = list(start_ids)
+    while queue:
+        artifact_id = queue.pop()
+        if artifact_id in seen:
+            continue
+        seen.add(artifact_id)
+        execution = graph.producer(artifact_id)
+        if execution is None or execution.id in executions:
+            continue
+        executions[execution.id] = execution
+        for ids in graph.input_ids(execution.id).values():
+            queue.extend(ids)
+    return list(executions.values()), seen
+
+
+def _checks(
+    graph: MetadataGraph, chain_artifacts: set[int], components: set[str]
+) -> list[metadata_store_pb2.Execution]:
+    """Executions reading only chain artifacts, of components not already in the chain."""
+    found: dict[str, metadata_store_pb2.Execution] = {}
+    complete = metadata_store_pb2.Execution.COMPLETE
+    for artifact_id in sorted(chain_artifacts):
+        for execution in graph.consumers(artifact_id):
+            name = graph.component(execution)
+            inputs = {i for ids in graph.input_ids(execution.id).values() for i in ids}
+            if name in components or not inputs <= chain_artifacts:
+                continue
+            best = found.get(name)
+            key = (execution.last_known_state != complete, execution.create_time_since_epoch)
+            if best is None or key < (
+                best.last_known_state != complete, best.create_time_since_epoch
+            ):
+                found[name] = execution
+    return list(found.values())
+
+
+def model_lineage(graph: MetadataGraph, version: str | None = None) -> Lineage:
+    """The chain behind pushed model `version` (default: the latest push)."""
+    pushed = _pick_pushed(graph, version)
+    pusher = graph.producer(pushed.id)
+    if pusher is None:
+        raise LineageError(f"pushed model #{pushed.id} has no producing execution")
+    pusher_inputs = graph.input_ids(pusher.id)
+    steps = [graph.step(pusher, "pushed the model")]
+    blessing_ids = pusher_inputs.get("model_blessing", [])
+    evaluator = graph.producer(blessing_ids[0]) if blessing_ids else None
+    if evaluator is not None:
+        steps.append(graph.step(evaluator, "evaluated and blessed the model"))
+    upstream, chain_artifacts = _ancestors(graph, pusher_inputs.get("model", []))
+    steps += [graph.step(e, "produced the model") for e in upstream]
+    chain_artifacts -= set(pusher_inputs.get("model", []))
+    names = {s.component for s in steps}
+    steps += [graph.step(e, "checked the data") for e in _checks(graph, chain_artifacts, names)]
+    steps.sort(key=lambda s: (s.started, s.execution_id))
+    props = pushed.custom_properties
+    return Lineage(
+        pushed=graph.artifact_info(pushed),
+        version=props["pushed_version"].string_value,
+        destination=props["pushed_destination"].string_value,
+        steps=steps,
+    )
+
+
+def list_runs(graph: MetadataGraph) -> list[RunInfo]:
+    """Every run, oldest first, with what it did and whether it pushed."""
+    runs = []
+    for run_id in graph.run_ids():
+        executions = graph.run_executions(run_id)
+        states: dict[str, int] = {}
+        for execution in executions:
+            state = _STATES.get(execution.last_known_state, "?")
+            states[state] = states.get(state, 0) + 1
+        runs.append(
+            RunInfo(
+                run_id=run_id,
+                started=min((e.create_time_since_epoch for e in executions), default=0) / 1000,
+                finished=max((e.last_update_time_since_epoch for e in executions), default=0)
+                / 1000,
+                states=states,
+                blessed=_run_blessed(graph, executions),
+                pushed_version=_run_pushed(graph, executions),
+            )
+        )
+    return runs
+
+
+def _run_blessed(graph: MetadataGraph, executions) -> bool | None:
+    for execution in reversed(executions):
+        for artifact in graph.outputs(execution.id).get("blessing", []):
+            if graph.artifact_type(artifact) == "ModelBlessing":
+                blessed = artifact.custom_properties.get("blessed")
+                return bool(blessed and blessed.int_value)
+    return None
+
+
+def _run_pushed(graph: MetadataGraph, executions) -> str | None:
+    complete = metadata_store_pb2.Execution.COMPLETE
+    for execution in reversed(executions):
+        if execution.last_known_state != complete:
+            continue
+        for artifact in graph.outputs(execution.id).get("pushed_model", []):
+            props = artifact.custom_properties
+            if props.get("pushed") and props["pushed"].int_value:
+                return props["pushed_version"].string_value
+    return None
+
+
+# -- light readers of artifact payloads ------------------------------------------
+def anomalies_by_split(uri: str) -> dict[str, object]:
+    """ExampleAnomalies payload: split name -> tensorflow_metadata `Anomalies`."""
+    from tensorflow_metadata.proto.v0 import anomalies_pb2
+
+    result = {}
+    for path in sorted(glob.glob(os.path.join(uri, "Split-*", "SchemaDiff.pb"))):
+        anomalies = anomalies_pb2.Anomalies()
+        with open(path, "rb") as f:
+            anomalies.ParseFromString(f.read())
+        result[os.path.basename(os.path.dirname(path)).removeprefix("Split-")] = anomalies
+    return result
+
+
+def fingerprint_summary(fingerprint: str) -> str:
+    """'split:...,num_files:1,total_bytes:1922812,...' -> '1 file, 1.9 MB'."""
+    fields = dict(part.split(":", 1) for part in fingerprint.split(",") if ":" in part)
+    files = int(fields.get("num_files", 0))
+    size = int(fields.get("total_bytes", 0))
+    return f"{files} file{'s' if files != 1 else ''}, {size / 1e6:.1f} MB"
+
+
+# -- text output -------------------------------------------------------------------
+def format_time(seconds: float) -> str:
+    return datetime.datetime.fromtimestamp(seconds).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _states(states: dict[str, int]) -> str:
+    return ", ".join(f"{n} {state}" for state, n in sorted(states.items()))
+
+
+def format_runs(runs: list[RunInfo]) -> list[str]:
+    lines = [f"Pipeline runs ({len(runs)}):"]
+    for run in runs:
+        blessed = {True: "blessed", False: "NOT blessed", None: "not evaluated"}[run.blessed]
+        pushed = f"pushed {run.pushed_version}" if run.pushed_version else "pushed nothing"
+        lines.append(
+            f"  {run.run_id}  {run.finished - run.started:6.1f} s  "
+            f"{_states(run.states):<20} {blessed}, {pushed}"
+        )
+    return lines
+
+
+# Transform's side outputs: in --json, not worth a line of text each.
+_QUIET_OUTPUTS = frozenset({
+    "pre_transform_stats", "pre_transform_schema", "post_transform_stats",
+    "post_transform_schema", "post_transform_anomalies", "updated_analyzer_cache",
+})
+
+
+def _describe(artifact: ArtifactInfo) -> str:
+    props = artifact.properties
+    parts = [f"{artifact.type} #{artifact.id}"]
+    if "span" in props:
+        parts.append(f"span {props['span']}")
+    if "input_fingerprint" in props:
+        parts.append(fingerprint_summary(str(props["input_fingerprint"])))
+    if "selected" in props:
+        parts.append(f"selected: {str(props['selected']).replace(',', ', ')}")
+    if artifact.type == "ModelBlessing" and "blessed" in props:
+        parts.append("BLESSED" if props["blessed"] else "NOT blessed")
+    if artifact.type == "ExampleAnomalies":
+        parts.append(_anomaly_counts(artifact.uri))
+    return ", ".join(parts)
+
+
+def _anomaly_counts(uri: str) -> str:
+    counts = {split: len(a.anomaly_info) for split, a in anomalies_by_split(uri).items()}
+    if not counts:
+        return "anomalies: none recorded"
+    return "anomalies in " + ", ".join(f"{split}: {n} features" for split, n in counts.items())
+
+
+def _compact(value: object) -> str:
+    return json.dumps(value, separators=(", ", ": ")) if isinstance(value, (dict, list)) else str(
+        value
+    )
+
+
+def _baseline_note(step: Step) -> str:
+    baseline = step.inputs.get("baseline_model", [])
+    model = step.inputs.get("model", [])
+    if not baseline:
+        return "no baseline (no model had been blessed before)"
+    if model and baseline[0].id == model[0].id:
+        return f"baseline Model #{baseline[0].id} is this same model (unchanged since its blessing)"
+    return f"compared with baseline Model #{baseline[0].id}"
+
+
+def headline(lineage: Lineage) -> list[str]:
+    """The short answer: which data, features, training, blessing and push."""
+    def at(step: Step | None) -> str:
+        return f"{format_time(step.finished)} (run {step.run_id})" if step else "not recorded"
+
+    lines = [f"Model version {lineage.version}, served from {lineage.destination}"]
+    example_gen = next((s for s in lineage.steps if "input_base" in s.properties), None)
+    if example_gen:
+        examples = [a for arts in example_gen.outputs.values() for a in arts]
+        described = _describe(examples[0]).split(", ", 1)[-1] if examples else ""
+        lines.append(f"  data:     {example_gen.properties['input_base']} ({described}), "
+                     f"read {at(example_gen)}")
+    selection = next(
+        (a for s in lineage.steps for arts in s.outputs.values() for a in arts
+         if "selected" in a.properties), None)
+    if selection:
+        lines.append(f"  features: {str(selection.properties['selected']).replace(',', ', ')}")
+    lines.append(f"  trained:  {at(lineage.step('Trainer'))}")
+    evaluator = lineage.step("Evaluator")
+    if evaluator:
+        lines.append(f"  blessed:  {at(evaluator)}; {_baseline_note(evaluator)}")
+    lines.append(f"  pushed:   {at(lineage.step('Pusher'))}")
+    return lines
+
+
+def format_lineage(lineage: Lineage) -> list[str]:
+    lines = ["", *headline(lineage), "", "Chain of executions, oldest first:"]
+    for step in lineage.steps:
+        lines.append(
+            f"  {step.component:<17} {format_time(step.started)}  {step.seconds:6.1f} s  "
+            f"{step.state:<6} run {step.run_id}  ({step.role})"
+        )
+        for key, value in step.properties.items():
+            if value not in (None, "", {}, []):
+                lines.append(f"      {key}: {_compact(value)}")
+        for key, artifacts in step.outputs.items():
+            if key in _QUIET_OUTPUTS:
+                continue
+            for artifact in artifacts:
+                lines.append(f"      -> {key}: {_describe(artifact)}")
+                lines.append(f"         {artifact.uri}")
+    return lines
+
+
+def _to_json(runs: list[RunInfo], lineage: Lineage | None, error: str | None) -> str:
+    return json.dumps(
+        {
+            "runs": [asdict(r) for r in runs],
+            "lineage": asdict(lineage) if lineage else None,
+            "error": error,
+        },
+        indent=2,
+        default=str,
+    )
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline.lineage",
+        description="List pipeline runs and show which data and executions produced a "
+        "pushed model, from ML Metadata.",
+    )
+    parser.add_argument("--output-dir", default="outputs",
+                        help="the pipeline's --output-dir (default: %(default)s)")
+    parser.add_argument("--version", default=None,
+                        help="pushed model version (a folder name under serving_model/); "
+                             "default: the latest push")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    metadata_path = os.path.join(args.output_dir, "metadata.sqlite")
+    try:
+        graph = MetadataGraph(metadata_path)
+        runs = list_runs(graph)
+    except (FileNotFoundError, LineageError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    lineage, problem = None, None
+    try:
+        lineage = model_lineage(graph, args.version)
+    except LineageError as error:
+        problem = str(error)
+    if args.json:
+        print(_to_json(runs, lineage, problem))
+    else:
+        print("\n".join(format_runs(runs) + (format_lineage(lineage) if lineage else [])))
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -174,6 +174,9 @@ def create_components(config: PipelineConfig) -> list[BaseNode]:
         examples=example_gen.outputs["examples"],
         schema=selection.outputs["transform_schema"],
         preprocessing_fn=PREPROCESSING_FN,
+        # StatisticsGen already describes the raw data; Transform's own pre- and
+        # post-transform statistics would cost a second and third pass over it.
+        disable_statistics=True,
     )
     trainer = tfx.components.Trainer(
         run_fn=RUN_FN,

@@ -70,6 +70,7 @@ def format_summary(summary, total_seconds: float) -> str:
         lines.append("Model: not evaluated")
     else:
         lines.append(f"Model: {'BLESSED' if summary.blessed else 'NOT blessed'}")
+        lines.extend(f"  - {reason}" for reason in summary.not_blessed_because)
     if summary.pushed_path:
         lines.append(f"Pushed: {summary.pushed_path}")
     else:

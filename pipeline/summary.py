@@ -41,6 +41,7 @@ class RunSummary:
     components: list[ComponentRun] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)
     blessed: bool | None = None
+    not_blessed_because: list[str] = field(default_factory=list)
     pushed_path: str | None = None
 
 
@@ -116,6 +117,33 @@ def evaluation_metrics(evaluation_uri: str) -> dict[str, float]:
     return metrics
 
 
+def _threshold_text(threshold) -> str:
+    if threshold.HasField("value_threshold"):
+        bound = threshold.value_threshold
+        if bound.HasField("lower_bound"):
+            return f"needs at least {bound.lower_bound.value:g}"
+        return f"needs at most {bound.upper_bound.value:g}"
+    change = threshold.change_threshold
+    if change.HasField("absolute"):
+        return f"may drop by at most {abs(change.absolute.value):g} against the baseline"
+    return "change threshold against the baseline"
+
+
+def blessing_failures(evaluation_uri: str) -> list[str]:
+    """Why the Evaluator did not bless: one readable line per failed threshold."""
+    import tensorflow_model_analysis as tfma
+
+    result = tfma.load_validation_result(evaluation_uri)
+    reasons = []
+    for per_slice in result.metric_validations_per_slice:
+        for failure in per_slice.failures:
+            key = failure.metric_key
+            name = f"{key.name} change vs baseline" if key.is_diff else key.name
+            value = failure.metric_value.double_value.value
+            reasons.append(f"{name} {value:.4f} ({_threshold_text(failure.metric_threshold)})")
+    return reasons
+
+
 def summarize(metadata_path: str, run_id: str | None = None) -> RunSummary:
     """The summary of `run_id` (default: the latest run)."""
     store = open_store(metadata_path)
@@ -133,6 +161,8 @@ def summarize(metadata_path: str, run_id: str | None = None) -> RunSummary:
         if blessings:
             blessed = blessings[0].custom_properties.get("blessed")
             summary.blessed = bool(blessed and blessed.int_value)
+        if evaluations and summary.blessed is False:
+            summary.not_blessed_because = blessing_failures(evaluations[0].uri)
     pusher = _latest_execution(store, run_id, "Pusher")
     if pusher is not None:
         pushed = _outputs(store, pusher.execution_id, "PushedModel")

@@ -38,7 +38,9 @@ class PipelineRun:
         return self.output_dir / "serving_model" / "chicago_taxi"
 
 
-def run_cli(*args: str, timeout: float = 900, env: dict | None = None) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, timeout: float = 900, env: dict | None = None
+) -> subprocess.CompletedProcess:
     """Run `python local_runner.py ARGS` from the project root."""
     return subprocess.run(
         [sys.executable, str(ROOT / "local_runner.py"), *args],

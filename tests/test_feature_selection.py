@@ -13,7 +13,9 @@ from pipeline import feature_selection as fs
 N = 4000
 
 
-def _stats(present: dict[str, int], constant: set[str] = frozenset()) -> statistics_pb2.DatasetFeatureStatistics:
+def _stats(
+    present: dict[str, int], constant: set[str] = frozenset()
+) -> statistics_pb2.DatasetFeatureStatistics:
     stats = statistics_pb2.DatasetFeatureStatistics(num_examples=N)
     for name, count in present.items():
         feature = stats.features.add()

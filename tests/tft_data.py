@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import tempfile
 from pathlib import Path
 
@@ -44,7 +45,7 @@ def csv_rows(limit: int) -> list[dict[str, list]]:
     spec = raw_feature_spec()
     with open(DATA_PATH, newline="") as f:
         reader = csv.DictReader(f)
-        return [typed_row(row, spec) for _, row in zip(range(limit), reader)]
+        return [typed_row(row, spec) for row in itertools.islice(reader, limit)]
 
 
 def to_example(row: dict[str, list]) -> bytes:

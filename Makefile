@@ -9,7 +9,7 @@ PYTHON ?= $(shell for p in python3.10 $$HOME/.pyenv/versions/3.10*/bin/python3.1
             $$p -c 'import sys; assert sys.version_info[:2] == (3, 10)' >/dev/null 2>&1 && { echo $$p; break; }; done)
 ARGS ?=
 
-.PHONY: install run test lint lock bench clean
+.PHONY: install run test lint lock bench clean image
 
 install: $(STAMP)
 
@@ -38,6 +38,12 @@ lock: install
 
 bench: install
 	$(BIN)/python -m benchmarks $(ARGS)
+
+# The Kubeflow / Vertex AI pipeline image (needs Docker): make image IMAGE=REGISTRY/IMAGE:TAG
+IMAGE ?= chicago-taxi-pipeline:latest
+image:
+	@command -v docker >/dev/null || { echo "error: docker not found; build the image where Docker runs (or with Cloud Build: gcloud builds submit --tag $(IMAGE) .)" >&2; exit 1; }
+	docker build -t $(IMAGE) .
 
 clean:
 	rm -rf outputs build .pytest_cache

@@ -1,0 +1,566 @@
+"""Kubeflow Pipelines / Vertex AI deployment, checked offline the way the backends would.
+
+The spec is compiled once, through the command line a user runs, into a
+temporary folder; then it is parsed and loaded with the real kfp-pipeline-spec,
+KFP SDK, google-cloud-aiplatform and TFX libraries. Nothing here needs a
+cluster, a registry or cloud credentials, and nothing runs the pipeline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.server
+import json
+import os
+import re
+import shlex
+import socket
+import subprocess
+import sys
+import threading
+import types
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+from google.protobuf import json_format
+from kfp.pipeline_spec import pipeline_spec_pb2
+
+import kubeflow_runner
+from tests.test_dockerfile import shipped_top_level_modules
+
+ROOT = Path(__file__).resolve().parent.parent
+IMAGE = "registry.example/team/chicago-taxi:test"
+PIPELINE_ROOT = "gs://test-bucket/taxi"
+TRAIN_STEPS = 1234
+# What a user who outgrew one machine sets: the heavy components go to Dataflow.
+DATAFLOW_ARGS = (
+    "--runner=DataflowRunner",
+    "--project=test-project",
+    "--region=us-central1",
+    "--temp_location=gs://test-bucket/beam-temp",
+)
+
+
+def isolated_env(home: Path, **extra: str) -> dict[str, str]:
+    """This environment minus any cloud credentials or KFP settings of the machine."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("KFP_", "GOOGLE_", "CLOUDSDK_", "VERTEX_"))}
+    env.update(HOME=str(home), CLOUDSDK_CONFIG=str(home / "gcloud"), NO_GCE_CHECK="true")
+    env.update(extra)
+    return env
+
+
+def run_runner(*args: str, env: dict[str, str], timeout: float = 300):
+    return subprocess.run([sys.executable, str(ROOT / "kubeflow_runner.py"), *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout, env=env)
+
+
+@dataclass
+class Compiled:
+    """The spec `kubeflow_runner.py` wrote, as the file, a dict and the proto."""
+
+    path: Path
+    text: str
+    data: dict
+    spec: pipeline_spec_pb2.PipelineSpec
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory) -> Compiled:
+    """Compile as a user would: flags for the places, environment variables for the rest."""
+    build = tmp_path_factory.mktemp("kubeflow_build")
+    env = isolated_env(tmp_path_factory.mktemp("home"), KFP_IMAGE=IMAGE,
+                       KFP_TRAIN_STEPS=str(TRAIN_STEPS), KFP_BEAM_ARGS=" ".join(DATAFLOW_ARGS))
+    result = run_runner("--pipeline-root", PIPELINE_ROOT, "--output-dir", str(build), env=env)
+    assert result.returncode == 0, f"compile failed:\n{result.stdout}\n{result.stderr[-3000:]}"
+    path = build / f"{kubeflow_runner.DEFAULT_PIPELINE_NAME}.yaml"
+    assert f"Compiled {path}" in result.stdout
+    data = yaml.safe_load(path.read_text())
+    spec = json_format.ParseDict(data, pipeline_spec_pb2.PipelineSpec())
+    return Compiled(path, path.read_text(), data, spec)
+
+
+def deployment(compiled: Compiled) -> pipeline_spec_pb2.PipelineDeploymentConfig:
+    return json_format.ParseDict(compiled.data["deploymentSpec"],
+                                 pipeline_spec_pb2.PipelineDeploymentConfig())
+
+
+def executor_of(compiled: Compiled, task: str):
+    component = compiled.spec.components[compiled.spec.root.dag.tasks[task].component_ref.name]
+    return deployment(compiled).executors[component.executor_label]
+
+
+@pytest.fixture(scope="module")
+def local_pipeline(tmp_path_factory):
+    """The pipeline `python local_runner.py` runs (built, not run)."""
+    from pipeline.configs import PipelineConfig
+    from pipeline.pipeline import create_pipeline
+
+    return create_pipeline(PipelineConfig(output_dir=str(tmp_path_factory.mktemp("local"))))
+
+
+def node_of(task: str, node_ids: set[str]) -> str:
+    """The local node a compiled task comes from (TFX splits some resolvers in two)."""
+    if task in node_ids:
+        return task
+    owners = [node for node in node_ids if task.startswith(node + "-")]
+    assert len(owners) == 1, f"compiled task {task!r} matches no local component: {owners}"
+    return owners[0]
+
+
+# --------------------------------------------------------------------------- the spec
+
+
+def test_spec_parses_strictly_as_yaml_and_as_json(compiled: Compiled):
+    """Strict parsing (no ignore_unknown_fields): a field PipelineSpec does not define fails."""
+    from_json = json_format.ParseDict(json.loads(json.dumps(compiled.data)),
+                                      pipeline_spec_pb2.PipelineSpec())
+    assert from_json == compiled.spec
+    assert compiled.spec.pipeline_info.name == kubeflow_runner.DEFAULT_PIPELINE_NAME
+    assert compiled.spec.schema_version == "2.1.0"
+    assert compiled.spec.default_pipeline_root == PIPELINE_ROOT
+
+
+def test_kfp_sdk_loads_the_spec(compiled: Compiled):
+    from kfp import components
+    from kfp.client import client
+
+    component = components.load_component_from_file(str(compiled.path))
+    assert component.name == kubeflow_runner.DEFAULT_PIPELINE_NAME
+    assert component.component_spec.inputs["train_args"].default == json.dumps(
+        {"num_steps": TRAIN_STEPS})
+    # What Client.create_run_from_pipeline_package / upload_pipeline read.
+    assert client._extract_pipeline_yaml(str(compiled.path)).pipeline_spec == compiled.spec
+
+
+def test_vertex_sdk_builds_a_job_from_the_spec(compiled: Compiled):
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import aiplatform
+
+    def job(**parameters):
+        return aiplatform.PipelineJob(
+            display_name="test", template_path=str(compiled.path), project="test-project",
+            location="us-central1", credentials=AnonymousCredentials(),
+            parameter_values=parameters or None)
+
+    runtime = job(train_args='{"num_steps": 10}')._gca_resource.runtime_config
+    assert runtime.gcs_output_directory == PIPELINE_ROOT
+    assert runtime.parameter_values["train_args"] == '{"num_steps": 10}'
+    with pytest.raises(ValueError, match="not found in the pipeline job input definitions"):
+        job(train_steps=10)
+
+
+def test_every_local_component_is_compiled_with_the_same_dependencies(
+    compiled: Compiled, local_pipeline
+):
+    expected = {node.id: {up.id for up in node.upstream_nodes}
+                for node in local_pipeline.components}
+    actual: dict[str, set[str]] = {}
+    for name, task in compiled.spec.root.dag.tasks.items():
+        node = node_of(name, set(expected))
+        actual.setdefault(node, set()).update(
+            node_of(dependency, set(expected)) for dependency in task.dependent_tasks)
+    for node, upstream in actual.items():
+        upstream.discard(node)  # the two halves of a split resolver
+    assert actual == expected
+
+
+def test_every_executor_runs_in_the_configured_image(compiled: Compiled, local_pipeline):
+    from tfx.dsl.components.base.base_component import BaseComponent
+
+    nodes = {node.id: node for node in local_pipeline.components}
+    images, resolvers = {}, set()
+    for task in compiled.spec.root.dag.tasks:
+        executor = executor_of(compiled, task)
+        if executor.HasField("container"):
+            images[node_of(task, set(nodes))] = executor.container.image
+        elif executor.HasField("resolver"):
+            resolvers.add(node_of(task, set(nodes)))
+    components = {i for i, node in nodes.items() if isinstance(node, BaseComponent)}
+    assert set(images) == components, "every component, and only components, run a container"
+    assert set(images.values()) == {IMAGE}, images
+    assert resolvers == set(nodes) - components
+
+
+def _absolute_paths(text: str) -> set[str]:
+    """Absolute file paths in `text`, not counting URIs (gs://...) or URL paths."""
+    return set(re.findall(r"(?<![\w:/.\-{}])/(?:[\w.\-]+/)*[\w.\-]+", text))
+
+
+def test_no_path_of_this_machine_leaks_into_the_spec(compiled: Compiled):
+    machine = {str(ROOT), str(Path.home()), os.getcwd(), str(compiled.path.parent),
+               "/work", "/tmp", "/home", "/root", "/Users", str(Path(sys.executable).parent)}
+    leaks = {place for place in machine if len(place) > 1 and place in compiled.text}
+    assert leaks == set()
+    # Any absolute path the executors see must be inside the image's project folder.
+    outside = {p for p in _absolute_paths(compiled.text)
+               if not p.startswith(kubeflow_runner.IMAGE_PROJECT_DIR + "/")}
+    assert outside == set()
+
+
+def test_data_model_and_metadata_live_on_the_cluster(compiled: Compiled):
+    tasks = compiled.data["root"]["dag"]["tasks"]
+    example_gen = tasks["CsvExampleGen"]["inputs"]["parameters"]["input_base"]
+    assert example_gen["runtimeValue"]["constant"] == f"{PIPELINE_ROOT}/data"
+    assert f"{PIPELINE_ROOT}/serving_model/chicago_taxi" in json.dumps(tasks["Pusher"])
+
+
+def test_ml_metadata_is_the_clusters_own():
+    """No SQLite store; and create_pipeline picks resolvers Kubeflow can compile."""
+    from pipeline.pipeline import create_pipeline
+
+    args = kubeflow_runner.build_parser().parse_args(
+        ["--pipeline-root", PIPELINE_ROOT, "--image", IMAGE])
+    config = kubeflow_runner.config_from_args(args)
+    assert not config.local_metadata
+    assert create_pipeline(config).metadata_connection_config is None
+
+
+def test_train_and_eval_steps_are_pipeline_parameters(compiled: Compiled):
+    from tfx.proto import trainer_pb2
+    from tfx.utils import proto_utils
+
+    parameters = compiled.spec.root.input_definitions.parameters
+    trainer = compiled.spec.root.dag.tasks["Trainer"].inputs.parameters
+    for name, proto, steps in (("train_args", trainer_pb2.TrainArgs(), TRAIN_STEPS),
+                               ("eval_args", trainer_pb2.EvalArgs(), 50)):
+        assert trainer[name].component_input_parameter == name, f"{name} is a constant"
+        assert parameters[name].parameter_type == pipeline_spec_pb2.ParameterType.STRING
+        assert parameters[name].is_optional
+        # The Trainer executor reads the parameter's text exactly like this.
+        proto_utils.json_to_proto(parameters[name].default_value.string_value, proto)
+        assert proto.num_steps == steps
+
+
+def test_heavy_components_get_the_configured_beam_args(compiled: Compiled, local_pipeline):
+    from tfx.dsl.components.base.base_beam_component import BaseBeamComponent
+
+    heavy = {n.id for n in local_pipeline.components if isinstance(n, BaseBeamComponent)}
+    assert {"CsvExampleGen", "StatisticsGen", "Transform", "Evaluator"} <= heavy
+    # Remote workers must run the pipeline image: the runner adds it.
+    expected = (*DATAFLOW_ARGS, f"--sdk_container_image={IMAGE}")
+    for node in heavy:
+        args = list(executor_of(compiled, node).container.args)
+        missing = [flag for flag in expected if flag not in args]
+        assert missing == [], f"{node} lacks {missing}"
+
+
+@pytest.mark.parametrize("flags, added", [
+    ((), True),
+    (("--runner=DataflowRunner",), True),
+    (("--sdk_container_image=other:1",), False),
+    (("--setup_file=./setup.py",), False),
+    (("--extra_package=dist/x.tar.gz",), False),
+])
+def test_beam_workers_get_the_pipeline_image_unless_told_otherwise(flags, added):
+    result = kubeflow_runner.beam_args(flags, IMAGE)
+    assert result[: len(flags)] == flags
+    assert (f"--sdk_container_image={IMAGE}" in result) is added
+    assert len(result) == len(flags) + added
+
+
+def _code_references(compiled: Compiled) -> dict[str, str]:
+    """Dotted path -> what names it, for everything the containers import by name."""
+    references = {}
+    for label, executor in deployment(compiled).executors.items():
+        args = list(executor.container.args)
+        if "--executor_class_path" in args:
+            references[args[args.index("--executor_class_path") + 1]] = label
+    for name, task in compiled.data["root"]["dag"]["tasks"].items():
+        for key in ("preprocessing_fn", "run_fn"):
+            value = task.get("inputs", {}).get("parameters", {}).get(key)
+            if value:
+                references[value["runtimeValue"]["constant"]] = f"{name}.{key}"
+    for title in re.findall(r"title: ([\w.]+)", compiled.text):
+        references.setdefault(title, "artifact type title")
+    return references
+
+
+def test_code_the_spec_names_is_importable_and_in_the_image(compiled: Compiled):
+    from tfx.orchestration.kubeflow.v2 import compiler_utils
+    from tfx.types.artifact import Artifact
+    from tfx.utils import import_utils
+
+    references = _code_references(compiled)
+    for path in ("models.preprocessing.preprocessing_fn", "models.trainer.run_fn",
+                 "pipeline.feature_selection.FeatureSelectionComponent_Executor"):
+        assert path in references
+    shipped, unresolved, missing = shipped_top_level_modules(), {}, {}
+    for path, where in references.items():
+        # As the container does; TFX's own artifact titles map through its table.
+        class_path = compiler_utils.TITLE_TO_CLASS_PATH.get(path, path)
+        try:
+            import_utils.import_class_by_path(class_path)
+        except ImportError as error:
+            unresolved[path] = f"{where}: {error.__cause__!r}"
+        if class_path.split(".")[0] not in shipped | {"tfx"}:
+            missing[path] = where
+    assert unresolved == {}
+    assert missing == {}, "named by the spec but not in the image"
+    custom = {p for p in references if p.startswith(kubeflow_runner._TITLE_MODULE + ".")}
+    assert f"{kubeflow_runner._TITLE_MODULE}.FeatureSelection" in custom
+    for title in custom:
+        assert issubclass(import_utils.import_class_by_path(title), Artifact)
+
+
+def test_resolvers_query_titles_that_tasks_produce(compiled: Compiled):
+    """A latest-artifact resolver finds only artifacts some task records under that title."""
+    produced = set(re.findall(r"title: ([\w.]+)", compiled.text))
+    queried = set()
+    for executor in deployment(compiled).executors.values():
+        for query in executor.resolver.output_artifact_queries.values():
+            queried.update(re.findall(r'schema_title="([^"]+)"', query.filter))
+    assert queried, "the pipeline has resolvers"
+    assert queried <= produced
+
+
+# --------------------------------------------------------------------------- compile-time shims
+
+
+def _custom_types(components) -> dict[type, tuple]:
+    """Each custom type's name and properties, and which of them it defines itself."""
+    return {t: (t.TYPE_NAME, t.PROPERTIES, sorted(vars(t)))
+            for t in kubeflow_runner._custom_artifact_types(components)}
+
+
+def test_compiling_leaves_local_artifact_types_as_they_were(local_pipeline):
+    before = _custom_types(local_pipeline.components)
+    assert before, "the pipeline has custom artifact types"
+    with pytest.raises(RuntimeError, match="boom"):
+        with kubeflow_runner.kfp_artifact_titles(local_pipeline.components):
+            for artifact_type in before:
+                assert artifact_type.TYPE_NAME == f"kubeflow_runner.{artifact_type.__name__}"
+            raise RuntimeError("boom")
+    assert _custom_types(local_pipeline.components) == before
+
+
+def test_a_custom_artifact_type_without_kubeflow_title_is_named():
+    from tfx import v1 as tfx
+    from tfx.types.artifact import Artifact
+
+    class Orphan(Artifact):
+        TYPE_NAME = "Orphan"
+
+    node = types.SimpleNamespace(inputs={"x": tfx.dsl.Channel(type=Orphan)}, outputs={})
+    with pytest.raises(kubeflow_runner.DeployError, match="add 'Orphan': .* KFP_ARTIFACT_TYPES"):
+        with kubeflow_runner.kfp_artifact_titles([node]):
+            pass
+    assert Orphan.TYPE_NAME == "Orphan"
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def test_help_names_an_environment_variable_for_every_setting(monkeypatch):
+    parser = kubeflow_runner.build_parser()
+    settings = [a for a in parser._actions
+                if a.option_strings and a.dest not in ("help", "submit", "vertex")]
+    for action in settings:
+        match = re.search(r"\[env (\w+)", action.help or "")
+        assert match, f"{action.option_strings[0]} names no environment variable"
+        variable = match.group(1)
+        if action.type is int:
+            value, expected = "7", 7
+        elif action.nargs == 0:
+            value, expected = "1", True
+        elif isinstance(action, argparse._AppendAction):
+            value, expected = "--a=1 --b=2", ["--a=1", "--b=2"]
+        else:
+            value, expected = "gs://from-env/x", "gs://from-env/x"
+        monkeypatch.setenv(variable, value)
+        args = kubeflow_runner.build_parser().parse_args([])
+        assert getattr(args, action.dest) == expected, variable
+    help_text = subprocess.run([sys.executable, str(ROOT / "kubeflow_runner.py"), "--help"],
+                               capture_output=True, text=True, timeout=60).stdout
+    for action in parser._actions:
+        for option in action.option_strings:
+            assert option in help_text
+
+
+@contextlib.contextmanager
+def closed_port() -> Iterator[int]:
+    """A localhost port that refuses connections (bound, never listening)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
+
+
+def _one_error_line(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, f"expected one line, got:\n{result.stderr}"
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+def test_unreachable_host_fails_in_one_line_before_compiling(tmp_path: Path):
+    with closed_port() as port:
+        host = f"http://127.0.0.1:{port}"
+        result = run_runner("--pipeline-root", PIPELINE_ROOT, "--image", IMAGE,
+                            "--output-dir", str(tmp_path), "--submit", "--host", host,
+                            env=isolated_env(tmp_path), timeout=60)
+    line = _one_error_line(result)
+    assert line.startswith(f"error: cannot reach Kubeflow Pipelines at {host}"), line
+    assert not list(tmp_path.glob("*.yaml"))
+
+
+class FakeKfp(http.server.BaseHTTPRequestHandler):
+    """A Kubeflow Pipelines API on localhost: canned answers, requests recorded."""
+
+    answers: dict[tuple[str, str], tuple[int, str, dict | str]] = {}
+    received: list[tuple[str, str, dict]] = []
+
+    def _answer(self) -> None:
+        path = self.path.split("?")[0]
+        length = int(self.headers.get("Content-Length") or 0)
+        body = json.loads(self.rfile.read(length) or b"{}")
+        type(self).received.append((self.command, path, body))
+        status, content_type, payload = self.answers.get(
+            (self.command, path), (404, "application/json", {"error": "not found"}))
+        data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def fake_kfp(answers: dict) -> Iterator[tuple[str, list]]:
+    handler = type("Handler", (FakeKfp,), {"answers": answers, "received": []})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", handler.received
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+HEALTHZ = ("GET", "/apis/v2beta1/healthz")
+
+
+@pytest.mark.parametrize("answer, message", [
+    ((401, "application/json", {"error": "no token"}), "refused the request (HTTP 401)"),
+    ((403, "application/json", {"error": "forbidden"}), "refused the request (HTTP 403)"),
+    ((200, "text/html", "<html>Log in</html>"), "answered with a login page"),
+])
+def test_endpoint_wanting_credentials_fails_in_one_line(tmp_path: Path, answer, message):
+    with fake_kfp({HEALTHZ: answer}) as (host, _):
+        result = run_runner("--pipeline-root", PIPELINE_ROOT, "--image", IMAGE,
+                            "--output-dir", str(tmp_path), "--submit", "--host", host,
+                            env=isolated_env(tmp_path), timeout=60)
+    line = _one_error_line(result)
+    assert message in line and "KFP_TOKEN" in line, line
+
+
+def test_vertex_without_credentials_fails_in_one_line(tmp_path: Path):
+    result = run_runner("--pipeline-root", PIPELINE_ROOT, "--image", IMAGE,
+                        "--output-dir", str(tmp_path), "--vertex",
+                        env=isolated_env(tmp_path, GOOGLE_CLOUD_PROJECT="test-project",
+                                         GOOGLE_CLOUD_REGION="us-central1"), timeout=60)
+    line = _one_error_line(result)
+    assert "Google Cloud credentials not found" in line, line
+    assert not list(tmp_path.glob("*.yaml"))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--pipeline-root", "/tmp/root", "--image", IMAGE], "--pipeline-root must be object"),
+    (["--pipeline-root", PIPELINE_ROOT], "--image (or KFP_IMAGE) is required"),
+    (["--pipeline-root", PIPELINE_ROOT, "--image", IMAGE, "--schema", "schema/schema.pbtxt"],
+     "--schema must be inside the image"),
+    (["--pipeline-root", PIPELINE_ROOT, "--image", IMAGE, "--pipeline-name", "chicago_taxi"],
+     "must match"),
+])
+def test_settings_that_would_fail_on_the_cluster_are_refused(tmp_path, args, message):
+    result = run_runner(*args, "--output-dir", str(tmp_path), env=isolated_env(tmp_path),
+                        timeout=60)
+    assert message in _one_error_line(result)
+
+
+def test_submit_sends_the_spec_to_the_kfp_api(compiled: Compiled, tmp_path: Path):
+    """The real kfp.Client against a local stand-in for the KFP API server."""
+    answers = {
+        HEALTHZ: (200, "application/json", {"multi_user": False}),
+        ("GET", "/apis/v2beta1/experiments"): (200, "application/json", {"experiments": []}),
+        ("POST", "/apis/v2beta1/experiments"): (
+            200, "application/json", {"experiment_id": "exp-1", "display_name": "chicago-taxi"}),
+        ("POST", "/apis/v2beta1/runs"): (200, "application/json", {"run_id": "run-1"}),
+    }
+    with fake_kfp(answers) as (host, received):
+        args = kubeflow_runner.build_parser().parse_args(
+            ["--pipeline-root", PIPELINE_ROOT, "--image", IMAGE, "--submit", "--host", host])
+        kubeflow_runner.check_kfp_endpoint(args.host, args.token)
+        config = kubeflow_runner.config_from_args(args)
+        link = kubeflow_runner.submit_to_kfp(str(compiled.path), config, args)
+    assert link == f"{host}/#/runs/details/run-1"
+    (run,) = [body for method, path, body in received if path == "/apis/v2beta1/runs"]
+    assert run["experiment_id"] == "exp-1"
+    assert run["runtime_config"]["pipeline_root"] == PIPELINE_ROOT
+    sent = json_format.ParseDict(run["pipeline_spec"], pipeline_spec_pb2.PipelineSpec())
+    assert sent == compiled.spec
+
+
+# --------------------------------------------------------------------------- the documentation
+
+DOCS = ROOT / "docs" / "kubeflow.md"
+
+
+def _runner_commands(text: str) -> list[str]:
+    """Each `kubeflow_runner.py ...` command of the docs' shell blocks, continuations joined."""
+    blocks = re.findall(r"```bash\n(.*?)```", text, re.S)
+    joined = [line for block in blocks for line in block.replace("\\\n", " ").splitlines()]
+    return [line for line in joined if "kubeflow_runner.py" in line]
+
+
+def test_docs_use_only_options_and_variables_the_runner_has():
+    text = DOCS.read_text()
+    parser = kubeflow_runner.build_parser()
+    commands = _runner_commands(text)
+    assert len(commands) >= 4, "compile, KFP, Vertex and environment examples"
+    for command in commands:
+        flags = [w.split("=")[0] for w in shlex.split(command) if w.startswith("--")]
+        unknown = [f for f in flags if f not in parser._option_string_actions]
+        assert unknown == [], f"{command!r}: {unknown}"
+    helps = " ".join(a.help or "" for a in parser._actions)
+    for variable in set(re.findall(r"(?<![.\w])(?:KFP|GOOGLE_CLOUD|VERTEX)_[A-Z_]+", text)):
+        assert f"env {variable}" in helps, f"{variable} is not read by kubeflow_runner.py"
+
+
+def test_docs_state_the_defaults_the_code_has():
+    from pipeline.configs import MODEL_NAME, PipelineConfig
+
+    text = DOCS.read_text()
+    defaults = PipelineConfig()
+    for stated in (" ".join(kubeflow_runner.DEFAULT_BEAM_ARGS), kubeflow_runner.DEFAULT_SCHEMA,
+                   f"PIPELINE_ROOT/serving_model/{MODEL_NAME}", "PIPELINE_ROOT/data",
+                   f"build/{kubeflow_runner.DEFAULT_PIPELINE_NAME}.yaml",
+                   json.dumps({"num_steps": defaults.train_steps}),
+                   json.dumps({"num_steps": defaults.eval_steps}),
+                   *kubeflow_runner.KFP_ARTIFACT_TYPES):
+        assert stated in text, f"docs/kubeflow.md does not say {stated!r}"
+
+
+def test_documented_beam_args_are_beam_options_that_need_no_tfx_staging():
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from tfx.utils import dependency_utils
+
+    examples = re.findall(r'export KFP_BEAM_ARGS="([^"]+)"', DOCS.read_text())
+    assert len(examples) == 2, "a Dataflow and a Flink example"
+    for example in examples:
+        flags = list(kubeflow_runner.beam_args(shlex.split(example), IMAGE))
+        known = PipelineOptions(flags).get_all_options(retain_unknown_options=False)
+        unknown = [f for f in flags if f[2:].split("=")[0] not in known]
+        assert unknown == [], f"not Beam options: {unknown}"
+        # With the flags unchanged, TFX skips building an sdist of itself for the workers.
+        assert dependency_utils.make_beam_dependency_flags(flags) == flags

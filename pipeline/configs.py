@@ -63,9 +63,9 @@ class PipelineConfig:
     thresholds: EvaluationThresholds = field(default_factory=EvaluationThresholds)
     selection: FeatureSelectionSettings = field(default_factory=FeatureSelectionSettings)
     beam_pipeline_args: tuple[str, ...] = ()
-    # Files CsvExampleGen reads under data_root: "*" (CSV files at the root) or
-    # "span-{SPAN}/*" (the newest span-N/ folder).
-    input_pattern: str = "*"
+    # Files CsvExampleGen reads under data_root: "*.csv" (CSV files at the root)
+    # or "span-{SPAN}/*.csv" (the newest span-N/ folder).
+    input_pattern: str = "*.csv"
     # Anomalies the validation gate lets through: "feature" or "feature:TYPE".
     allowed_anomalies: tuple[str, ...] = ()
     enable_cache: bool = True

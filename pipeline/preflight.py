@@ -15,8 +15,9 @@ import uuid
 from pathlib import Path
 
 SPAN_DIR = re.compile(r"^span-(\d+)$")
-SPAN_PATTERN = "span-{SPAN}/*"
-FLAT_PATTERN = "*"
+# Only *.csv files are read, so a README or other notes may sit beside the data.
+SPAN_PATTERN = "span-{SPAN}/*.csv"
+FLAT_PATTERN = "*.csv"
 
 
 class InputError(ValueError):
@@ -32,7 +33,7 @@ def span_dirs(data_root: Path) -> dict[int, Path]:
 
 
 def input_pattern(data_root: str) -> str:
-    """CsvExampleGen's file pattern: the newest `span-N/` folder, else the files at the root."""
+    """CsvExampleGen's file pattern: the newest `span-N/` folder, else the CSVs at the root."""
     return SPAN_PATTERN if span_dirs(Path(data_root)) else FLAT_PATTERN
 
 
@@ -43,16 +44,10 @@ def input_files(data_root: str) -> list[Path]:
         raise InputError(f"data folder not found: {data_root}")
     spans = span_dirs(root)
     folder = spans[max(spans)] if spans else root
-    files = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+    files = sorted(p for p in folder.glob("*.csv") if p.is_file())
     if not files:
-        raise InputError(f"no CSV files in {folder}")
-    directories = [p for p in files if p.is_dir()]
-    if directories and not spans:
-        raise InputError(
-            f"{directories[0]} is a folder: put CSV files directly in {folder}, "
-            "or new drops of data in span-N/ folders"
-        )
-    return [p for p in files if p.is_file()]
+        raise InputError(f"no CSV files in {folder} (looked for *.csv)")
+    return files
 
 
 def check_csv(path: Path) -> list[str]:

@@ -131,9 +131,9 @@ def run_locally(args: argparse.Namespace, started: float) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except Exception as error:  # noqa: BLE001 - the CLI turns any failure into one line
-        print(failure_text(error), file=sys.stderr)
-        if log_path:
+        if log_path:  # before the reason, so the reason stays the last line
             print(f"Full log: {log_path}", file=sys.stderr)
+        print(failure_text(error), file=sys.stderr)
         return 1
     finally:
         stack.close()

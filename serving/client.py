@@ -1,0 +1,535 @@
+"""Send raw taxi rows to a running TF Serving and print one probability per row.
+
+Probabilities are printed one per line, in input order, with 6 significant
+digits (e.g. 0.912345, 1.36906e-06).
+
+    python -m serving.client data/data.csv                    # REST on localhost:8501
+    python -m serving.client --grpc localhost:8500 data/data.csv
+    echo '{"fare": 12.5, "payment_type": "Cash"}' | python -m serving.client
+
+Rows come from a CSV file with a header, or JSON lines (a file, or stdin). Each
+row becomes a serialized `tf.Example` typed by the curated schema (INT ->
+int64_list, FLOAT -> float_list, BYTES -> bytes_list; an empty cell or a null is
+an absent feature, which the model handles). Columns the schema keeps out of
+the SERVING environment (the label source `tips`) are dropped, so the shipped
+data can be sent as it is.
+
+Every row is checked before anything is sent: a bad row (unknown column, a
+value of the wrong type, a wrong number of fields) is reported with its line
+number and nothing is sent (exit 2). Requests go out in batches of at most
+`serving.MAX_BATCH_SIZE` examples, TF Serving's batcher limit. An unreachable
+server or an error answer is one line on stderr (exit 1).
+
+The request shapes are TF Serving's documented ones: REST `POST
+/v1/models/<name>[/versions/<v>]:predict` with `{"signature_name": ...,
+"instances": [{"b64": <serialized tf.Example>}, ...]}`, and gRPC
+`tensorflow.serving.PredictionService/Predict` with a `PredictRequest` whose
+input `examples` is a 1-D DT_STRING tensor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import csv
+import io
+import json
+import math
+import socket
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from serving import (
+    GRPC_PORT,
+    INPUT_KEY,
+    MAX_BATCH_SIZE,
+    MODEL_NAME,
+    OUTPUT_KEY,
+    REST_PORT,
+    SIGNATURE_NAME,
+)
+
+DEFAULT_SCHEMA = Path(__file__).resolve().parent.parent / "schema" / "schema.pbtxt"
+DEFAULT_REST_URL = f"http://localhost:{REST_PORT}"
+DEFAULT_GRPC_TARGET = f"localhost:{GRPC_PORT}"
+START_HINT = "is it running? (docker compose -f serving/docker-compose.yaml up)"
+MAX_REPORTED_BAD_ROWS = 20
+# gRPC's default 4 MiB cap on answers is far above a batch of probabilities,
+# but requests of MAX_BATCH_SIZE wide rows stay under it as well.
+GRPC_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+_KINDS = {"INT": "int64_list", "FLOAT": "float_list", "BYTES": "bytes_list"}
+
+
+class ClientError(Exception):
+    """A failure the CLI prints as one line; `exit_code` is what it exits with."""
+
+    exit_code = 1
+
+
+class BadRows(ClientError):
+    """Some input rows cannot become tf.Examples; nothing was sent."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[BadRow]):
+        self.problems = problems
+        super().__init__(f"{len(problems)} bad row(s); nothing was sent")
+
+
+class ServerUnreachable(ClientError):
+    """No TF Serving answers at the address."""
+
+
+class ServerError(ClientError):
+    """TF Serving answered with an error, or with something that is not predictions."""
+
+
+@dataclass(frozen=True)
+class BadRow:
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Column:
+    """A raw column: its tf.Example list kind, and whether the model is sent it."""
+
+    name: str
+    kind: str  # "int64_list" | "float_list" | "bytes_list"
+    serving: bool
+
+
+# --------------------------------------------------------------------------- columns
+
+
+def load_columns(schema_path: str | Path = DEFAULT_SCHEMA) -> dict[str, Column]:
+    """Column name -> Column, from the curated schema the model was trained with."""
+    from google.protobuf import text_format
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    path = Path(schema_path)
+    if not path.is_file():
+        raise ClientError(f"schema not found: {path} (pass --schema)")
+    schema = text_format.Parse(path.read_text(), schema_pb2.Schema())
+    columns = {}
+    for feature in schema.feature:
+        kind = _KINDS.get(schema_pb2.FeatureType.Name(feature.type))
+        if kind is None:
+            continue
+        serving = "SERVING" not in feature.not_in_environment and (
+            not feature.in_environment or "SERVING" in feature.in_environment
+        )
+        columns[feature.name] = Column(feature.name, kind, serving)
+    return columns
+
+
+# --------------------------------------------------------------------------- rows
+
+
+def convert(value: object, column: Column) -> int | float | bytes | None:
+    """A raw cell (CSV text or JSON value) as the column's kind; None if absent.
+
+    Raises ValueError with a message fit for a user when the value has the
+    wrong type, so the caller can say which line it came from.
+    """
+    if value is None or (isinstance(value, str) and value.strip() == ""):
+        return None
+    if isinstance(value, bool) or isinstance(value, (list, dict)):
+        raise ValueError(f"column '{column.name}': {json.dumps(value)} is not a single value")
+    if column.kind == "bytes_list":
+        if not isinstance(value, str):
+            raise ValueError(f"column '{column.name}': expected text, got {json.dumps(value)}")
+        return value.encode("utf-8")
+    if column.kind == "int64_list":
+        if isinstance(value, float) or (isinstance(value, str) and not _is_int(value)):
+            raise ValueError(f"column '{column.name}': {value!r} is not an integer")
+        return int(value)
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"column '{column.name}': {value!r} is not a number") from None
+    if not math.isfinite(number):
+        raise ValueError(f"column '{column.name}': {value!r} is not a finite number")
+    return number
+
+
+def _is_int(text: str) -> bool:
+    text = text.strip()
+    return text.lstrip("+-").isdigit()
+
+
+def to_example(values: dict[str, int | float | bytes], columns: dict[str, Column]) -> bytes:
+    """A serialized tf.Example holding `values` with the schema's list kinds."""
+    from tensorflow.core.example import example_pb2
+
+    example = example_pb2.Example()
+    for name, value in values.items():
+        feature = example.features.feature[name]
+        getattr(feature, columns[name].kind).value.append(value)
+    return example.SerializeToString()
+
+
+def _row_values(
+    cells: dict[str, object], columns: dict[str, Column], line: int, problems: list[BadRow]
+) -> dict[str, int | float | bytes] | None:
+    values, bad = {}, False
+    for name, raw in cells.items():
+        column = columns.get(name)
+        if column is None:
+            problems.append(BadRow(line, f"unknown column '{name}'"))
+            bad = True
+            continue
+        if not column.serving:
+            continue
+        try:
+            value = convert(raw, column)
+        except ValueError as error:
+            problems.append(BadRow(line, str(error)))
+            bad = True
+            continue
+        if value is not None:
+            values[name] = value
+    return None if bad else values
+
+
+def csv_rows(
+    lines: Iterable[str], columns: dict[str, Column], problems: list[BadRow]
+) -> Iterable[tuple[int, dict[str, str]]]:
+    """(line number, header -> cell) for each well-formed CSV record.
+
+    The header is checked once (an unknown column there would otherwise be
+    reported on every row); a record with the wrong number of fields goes to
+    `problems`.
+    """
+    reader = csv.reader(lines)
+    header = next(reader, None)
+    if not header:
+        return
+    duplicates = sorted({name for name in header if header.count(name) > 1})
+    unknown = [name for name in header if name not in columns]
+    if duplicates or unknown:
+        raise BadRows(
+            [BadRow(1, f"duplicate column '{name}' in the header") for name in duplicates]
+            + [BadRow(1, f"unknown column '{name}'") for name in unknown]
+        )
+    for record in reader:
+        if not record:
+            continue
+        if len(record) != len(header):
+            problems.append(
+                BadRow(reader.line_num, f"{len(record)} fields, but the header has {len(header)}")
+            )
+            continue
+        yield reader.line_num, dict(zip(header, record, strict=True))
+
+
+def json_rows(lines: Iterable[str], problems: list[BadRow]) -> Iterable[tuple[int, dict]]:
+    """(line number, object) for each non-blank JSON line that is an object."""
+    for number, text in enumerate(lines, start=1):
+        if not text.strip():
+            continue
+        try:
+            row = json.loads(text)
+        except json.JSONDecodeError as error:
+            problems.append(BadRow(number, f"not JSON: {error.msg}"))
+            continue
+        if not isinstance(row, dict):
+            problems.append(BadRow(number, "expected a JSON object of column -> value"))
+            continue
+        yield number, row
+
+
+def read_examples(
+    lines: Sequence[str], columns: dict[str, Column], fmt: str = "auto"
+) -> tuple[list[bytes], list[str]]:
+    """Serialized tf.Examples for every row, and the non-serving columns dropped.
+
+    Raises BadRows listing every bad row when any row is bad: a partial answer
+    would not line up with the input.
+    """
+    if fmt == "auto":
+        first = next((line for line in lines if line.strip()), "")
+        fmt = "jsonl" if first.lstrip().startswith("{") else "csv"
+    problems: list[BadRow] = []
+    rows = json_rows(lines, problems) if fmt == "jsonl" else csv_rows(lines, columns, problems)
+    examples, dropped = [], set()
+    for line, cells in rows:
+        dropped.update(n for n in cells if n in columns and not columns[n].serving)
+        values = _row_values(cells, columns, line, problems)
+        if values is not None:
+            examples.append(to_example(values, columns))
+    if problems:
+        raise BadRows(sorted(problems, key=lambda p: p.line))
+    return examples, sorted(dropped)
+
+
+# --------------------------------------------------------------------------- requests
+
+
+def rest_url(base_url: str, model: str = MODEL_NAME, version: int | None = None) -> str:
+    """TF Serving's predict URL: /v1/models/<name>[/versions/<v>]:predict."""
+    path = f"/v1/models/{model}" + (f"/versions/{version}" if version is not None else "")
+    return base_url.rstrip("/") + path + ":predict"
+
+
+def rest_body(serialized: Sequence[bytes], signature: str = SIGNATURE_NAME) -> dict:
+    """The REST predict body, row format: one base64 {"b64": ...} value per example.
+
+    The signature has a single input, so (as TF Serving documents) each
+    instance is that input's value rather than an object keyed by input name;
+    binary strings must be wrapped as {"b64": ...}.
+    """
+    return {
+        "signature_name": signature,
+        "instances": [{"b64": base64.b64encode(s).decode("ascii")} for s in serialized],
+    }
+
+
+def predict_request(
+    serialized: Sequence[bytes],
+    model: str = MODEL_NAME,
+    signature: str = SIGNATURE_NAME,
+    version: int | None = None,
+):
+    """The gRPC PredictRequest: input `examples` as a 1-D DT_STRING tensor."""
+    from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
+    from tensorflow_serving.apis import predict_pb2
+
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = model
+    request.model_spec.signature_name = signature
+    if version is not None:
+        request.model_spec.version.value = version
+    request.inputs[INPUT_KEY].CopyFrom(
+        tensor_pb2.TensorProto(
+            dtype=types_pb2.DT_STRING,
+            tensor_shape=tensor_shape_pb2.TensorShapeProto(
+                dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=len(serialized))]
+            ),
+            string_val=list(serialized),
+        )
+    )
+    request.output_filter.append(OUTPUT_KEY)
+    return request
+
+
+def probabilities_from_rest(payload: object, count: int) -> list[float]:
+    """One float per example from a row-format answer {"predictions": [...]}.
+
+    A single-output model answers with that output's value per instance:
+    a number, or a one-element list for an output shaped [batch, 1].
+    """
+    predictions = payload.get("predictions") if isinstance(payload, dict) else None
+    if not isinstance(predictions, list) or len(predictions) != count:
+        raise ServerError(f"unexpected answer: expected {count} predictions, got {payload!r:.200}")
+    return [_one_number(p) for p in predictions]
+
+
+def _one_number(value: object) -> float:
+    if isinstance(value, dict) and OUTPUT_KEY in value:
+        value = value[OUTPUT_KEY]
+    while isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ServerError(f"unexpected prediction {value!r:.100}: expected one number")
+    return float(value)
+
+
+def probabilities_from_grpc(response, count: int) -> list[float]:
+    """One float per example from a PredictResponse's `probability` tensor.
+
+    TF Serving fills `float_val` by default and packed `tensor_content` when
+    configured to; tf.make_ndarray reads either.
+    """
+    import tensorflow as tf
+
+    if OUTPUT_KEY not in response.outputs:
+        raise ServerError(f"the answer has no '{OUTPUT_KEY}' output")
+    values = tf.make_ndarray(response.outputs[OUTPUT_KEY])
+    if values.ndim == 0 or values.shape[0] != count or values.size != count:
+        raise ServerError(f"unexpected '{OUTPUT_KEY}' shape {list(values.shape)} "
+                          f"for {count} examples")
+    return [float(v) for v in values.reshape(-1)]
+
+
+class RestClient:
+    """TF Serving's REST predict API over plain HTTP (standard library only)."""
+
+    def __init__(self, url: str = DEFAULT_REST_URL, model: str = MODEL_NAME,
+                 version: int | None = None, timeout: float = 30.0):
+        self.url, self.model, self.version, self.timeout = url, model, version, timeout
+
+    def predict(self, serialized: Sequence[bytes]) -> list[float]:
+        body = json.dumps(rest_body(serialized)).encode("utf-8")
+        request = urllib.request.Request(
+            rest_url(self.url, self.model, self.version), data=body,
+            headers={"Content-Type": "application/json"}, method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as answer:
+                payload = json.loads(answer.read())
+        except urllib.error.HTTPError as error:
+            message = _rest_error(error)
+            raise ServerError(f"TF Serving answered HTTP {error.code}: {message}") from None
+        except (TimeoutError, urllib.error.URLError, ConnectionError) as error:
+            reason = getattr(error, "reason", error)
+            raise ServerUnreachable(
+                f"cannot reach TF Serving at {self.url} (REST): {_reason(reason)}; {START_HINT}"
+            ) from None
+        except json.JSONDecodeError:
+            raise ServerError(f"TF Serving at {self.url} did not answer with JSON") from None
+        return probabilities_from_rest(payload, len(serialized))
+
+
+def _rest_error(error: urllib.error.HTTPError) -> str:
+    try:
+        return str(json.loads(error.read()).get("error", "")).strip() or error.reason
+    except (ValueError, AttributeError):
+        return str(error.reason)
+
+
+def _reason(reason: object) -> str:
+    if isinstance(reason, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(reason, TimeoutError):
+        return "no answer in time"
+    if isinstance(reason, socket.gaierror):
+        return "unknown host"
+    return str(reason).strip() or type(reason).__name__
+
+
+class GrpcClient:
+    """TF Serving's gRPC PredictionService/Predict, with tensorflow-serving-api."""
+
+    def __init__(self, target: str = DEFAULT_GRPC_TARGET, model: str = MODEL_NAME,
+                 version: int | None = None, timeout: float = 30.0):
+        import grpc
+        from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+        self.target, self.model, self.version, self.timeout = target, model, version, timeout
+        self._grpc = grpc
+        self._channel = grpc.insecure_channel(target, options=[
+            ("grpc.max_send_message_length", GRPC_MAX_MESSAGE_BYTES),
+            ("grpc.max_receive_message_length", GRPC_MAX_MESSAGE_BYTES),
+        ])
+        self._stub = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
+
+    def predict(self, serialized: Sequence[bytes]) -> list[float]:
+        request = predict_request(serialized, self.model, SIGNATURE_NAME, self.version)
+        try:
+            response = self._stub.Predict(request, timeout=self.timeout)
+        except self._grpc.RpcError as error:
+            code, details = error.code(), (error.details() or "").strip()
+            if code == self._grpc.StatusCode.UNAVAILABLE:
+                raise ServerUnreachable(
+                    f"cannot reach TF Serving at {self.target} (gRPC): "
+                    f"{details.splitlines()[0] if details else 'unavailable'}; {START_HINT}"
+                ) from None
+            if code == self._grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise ServerUnreachable(
+                    f"no answer from TF Serving at {self.target} (gRPC) within {self.timeout:g} s"
+                ) from None
+            raise ServerError(f"TF Serving answered {code.name}: {details}") from None
+        return probabilities_from_grpc(response, len(serialized))
+
+    def close(self) -> None:
+        self._channel.close()
+
+
+def predict_all(client, examples: Sequence[bytes], batch_size: int) -> list[float]:
+    """Probabilities for every example, sending at most `batch_size` per request."""
+    probabilities: list[float] = []
+    for start in range(0, len(examples), batch_size):
+        probabilities.extend(client.predict(examples[start:start + batch_size]))
+    return probabilities
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m serving.client",
+        description="Send taxi rows to TF Serving and print one probability of a big tip per row.",
+    )
+    parser.add_argument("input", nargs="?", default="-",
+                        help="CSV file with a header, or JSON lines; '-' or nothing: stdin")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--rest", metavar="URL", default=None,
+                       help=f"REST endpoint (default: {DEFAULT_REST_URL})")
+    where.add_argument("--grpc", metavar="HOST:PORT", default=None,
+                       help=f"use gRPC instead, e.g. {DEFAULT_GRPC_TARGET}")
+    parser.add_argument("--format", choices=("auto", "csv", "jsonl"), default="auto",
+                        help="input format (default: guessed from the first line)")
+    parser.add_argument("--model", default=MODEL_NAME, help="model name (default: %(default)s)")
+    parser.add_argument("--version", type=int, default=None,
+                        help="model version (default: the newest the server has)")
+    parser.add_argument("--batch-size", type=int, default=MAX_BATCH_SIZE,
+                        help="examples per request, at most the server's max_batch_size "
+                             "(default: %(default)s)")
+    parser.add_argument("--timeout", type=float, default=30.0,
+                        help="seconds to wait for each answer (default: %(default)s)")
+    parser.add_argument("--schema", default=str(DEFAULT_SCHEMA),
+                        help="schema giving each column's type (default: schema/schema.pbtxt)")
+    args = parser.parse_args(argv)
+    if not 1 <= args.batch_size <= MAX_BATCH_SIZE:
+        parser.error(f"--batch-size must be between 1 and {MAX_BATCH_SIZE} "
+                     "(TF Serving rejects larger requests)")
+    return args
+
+
+def _read_lines(source: str) -> list[str]:
+    if source == "-":
+        return sys.stdin.read().splitlines(keepends=True)
+    path = Path(source)
+    if not path.is_file():
+        raise ClientError(f"input not found: {source}")
+    return path.read_text(encoding="utf-8").splitlines(keepends=True)
+
+
+def run(args: argparse.Namespace, out: io.TextIOBase) -> int:
+    columns = load_columns(args.schema)
+    examples, dropped = read_examples(_read_lines(args.input), columns, args.format)
+    if dropped:
+        print(f"note: not sent (not a serving input): {', '.join(dropped)}", file=sys.stderr)
+    if not examples:
+        raise ClientError("no rows to send")
+    if args.grpc:
+        client = GrpcClient(args.grpc, args.model, args.version, args.timeout)
+    else:
+        client = RestClient(args.rest or DEFAULT_REST_URL, args.model, args.version, args.timeout)
+    for probability in predict_all(client, examples, args.batch_size):
+        out.write(f"{probability:.6g}\n")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        return run(args, sys.stdout)
+    except BadRows as error:
+        for problem in error.problems[:MAX_REPORTED_BAD_ROWS]:
+            print(f"error: {problem}", file=sys.stderr)
+        hidden = len(error.problems) - MAX_REPORTED_BAD_ROWS
+        if hidden > 0:
+            print(f"error: ... and {hidden} more bad row(s)", file=sys.stderr)
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
+    except ClientError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -3,7 +3,11 @@
 TFX's stock Pusher copies any blessed model into the serving folder. This one,
 in the same place of the DAG (node id "Pusher"), adds what a model server needs:
 
-1. Blessing: a model the Evaluator did not bless is not pushed.
+1. Blessing: a model the Evaluator did not bless is not pushed. A blessed
+   model that the newest pushed version already holds (same TensorFlow
+   fingerprint, e.g. a re-run re-blessed it) is not copied again, which would
+   only make TF Serving reload it: the artifact points at that version, as
+   TFX's Pusher does when its destination exists.
 2. Warm-up: `assets.extra/tf_serving_warmup_requests` is written into the
    pushed model: PredictionLog records built from real examples of the eval
    split with the label source `tips` removed (what clients send), one request

@@ -771,7 +771,10 @@ def section_push(run: RunData, blessed: bool | None) -> str:
     model = run.graph.inputs(pusher.id).get("model", [])
     model_uri = model[0].uri if model else "?"
     if not (props.get("pushed") and props["pushed"].int_value):
-        reason = "the model was not blessed" if blessed is False else "the Pusher declined"
+        recorded = props.get("not_pushed_reason")  # written by pipeline/pusher.py
+        reason = (recorded.string_value if recorded is not None and recorded.string_value
+                  else "the model was not blessed" if blessed is False
+                  else "the Pusher declined")
         return note(f"Nothing pushed: {reason}. The model stays at {model_uri}.")
     version = props["pushed_version"].string_value
     destination = props["pushed_destination"].string_value
@@ -780,6 +783,9 @@ def section_push(run: RunData, blessed: bool | None) -> str:
     rows = [["TF Serving base path", f"<code>{esc(os.path.dirname(destination))}</code>"],
             ["version folder", f"<code>{esc(version)}</code>"],
             ["trained model artifact", f"<code>{esc(model_uri)}</code>"]]
+    check = props.get("serving_check")  # the Pusher's load-and-answer check, as JSON
+    if check is not None and check.string_value:
+        rows.append(["serving check before the push", f"<code>{esc(check.string_value)}</code>"])
     return (f"<p>Pushed model version <b>{esc(version)}</b>{esc(when)} to "
             f"<code>{esc(destination)}</code>.</p>" + table(["", ""], rows))
 

@@ -1,0 +1,174 @@
+"""`python -m pipeline.lineage`: the chain behind the pushed model, checked on real runs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipeline import lineage, summary
+from tests.conftest import DATA, ROOT
+from tests.two_runs import TwoRuns, two_runs
+
+# The issue's chain, in the order the pipeline runs it.
+CHAIN = (
+    "CsvExampleGen",
+    "StatisticsGen",
+    "ExampleValidator",
+    "FeatureSelection",
+    "Transform",
+    "Trainer",
+    "Evaluator",
+    "Pusher",
+)
+
+
+def run_lineage(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.lineage", *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> TwoRuns:
+    return two_runs(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def served(runs: TwoRuns) -> Path:
+    """The version folder TF Serving loads: the highest number under the base path."""
+    versions = [p for p in runs.first.serving_base.iterdir() if p.name.isdigit()]
+    assert versions, "the first run must push a model"
+    return max(versions, key=lambda p: int(p.name))
+
+
+@pytest.fixture(scope="module")
+def chain(runs: TwoRuns) -> dict:
+    result = run_lineage("--output-dir", str(runs.output_dir), "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def _step(chain: dict, component: str) -> dict:
+    steps = [s for s in chain["lineage"]["steps"] if s["component"] == component]
+    assert len(steps) == 1, f"{component}: {len(steps)} steps"
+    return steps[0]
+
+
+def _ids(step: dict, key: str, side: str = "outputs") -> list[int]:
+    return [a["id"] for a in step[side][key]]
+
+
+def test_it_lists_the_runs_and_what_they_pushed(chain, runs, served):
+    store = summary.open_store(str(runs.first.metadata_path))
+    run_ids = summary.run_ids(store)
+    assert [r["run_id"] for r in chain["runs"]] == run_ids and len(run_ids) == 2
+    first, second = chain["runs"]
+    assert first["blessed"] is True and first["pushed_version"] is not None
+    assert (runs.first.serving_base / first["pushed_version"]).is_dir()
+    assert second["states"].get("cached", 0) >= 5
+    pushed = [r["pushed_version"] for r in chain["runs"] if r["pushed_version"]]
+    assert pushed[-1] == served.name
+    for run in chain["runs"]:
+        assert sum(run["states"].values()) == len(summary.component_runs(store, run["run_id"]))
+
+
+def test_the_chain_ends_at_the_served_model(chain, served):
+    assert chain["lineage"]["version"] == served.name
+    assert Path(chain["lineage"]["destination"]) == served
+    components = [s["component"] for s in chain["lineage"]["steps"]]
+    assert [c for c in components if c in CHAIN] == list(CHAIN)
+    assert "ImportSchemaGen" in components
+
+
+def test_examples_name_the_data_and_its_span(chain):
+    example_gen = _step(chain, "CsvExampleGen")
+    assert Path(example_gen["properties"]["input_base"]) == DATA
+    (examples,) = example_gen["outputs"]["examples"]
+    assert examples["properties"]["span"] == 0
+    assert "num_files:1" in examples["properties"]["input_fingerprint"]
+
+
+def test_each_step_consumes_what_the_previous_produced(chain):
+    """The links are MLMD's events, not names: ids must match along the chain."""
+    examples = _ids(_step(chain, "CsvExampleGen"), "examples")
+    statistics = _step(chain, "StatisticsGen")
+    assert _ids(statistics, "examples", "inputs") == examples
+    validator = _step(chain, "ExampleValidator")
+    assert _ids(validator, "statistics", "inputs") == _ids(statistics, "statistics")
+    selection = _step(chain, "FeatureSelection")
+    transform = _step(chain, "Transform")
+    assert _ids(transform, "schema", "inputs") == _ids(selection, "transform_schema")
+    assert _ids(transform, "examples", "inputs") == examples
+    trainer = _step(chain, "Trainer")
+    assert _ids(trainer, "transform_graph", "inputs") == _ids(transform, "transform_graph")
+    assert _ids(trainer, "examples", "inputs") == _ids(transform, "transformed_examples")
+    pusher = _step(chain, "Pusher")
+    evaluator = _step(chain, "Evaluator")
+    assert _ids(pusher, "model", "inputs") == _ids(trainer, "model")
+    assert _ids(evaluator, "model", "inputs") == _ids(trainer, "model")
+    assert _ids(pusher, "model_blessing", "inputs") == _ids(evaluator, "blessing")
+    (blessing,) = evaluator["outputs"]["blessing"]
+    assert blessing["properties"]["blessed"] == 1
+
+
+def test_feature_selection_and_anomalies_are_in_the_chain(chain, runs):
+    (selection,) = _step(chain, "FeatureSelection")["outputs"]["selection"]
+    report = json.loads((Path(selection["uri"]) / "feature_selection.json").read_text())
+    assert selection["properties"]["selected"].split(",") == report["selected"]
+    (anomalies,) = _step(chain, "ExampleValidator")["outputs"]["anomalies"]
+    assert Path(anomalies["uri"]).is_relative_to(runs.output_dir)
+
+
+def test_steps_have_times_in_causal_order(chain):
+    steps = {s["component"]: s for s in chain["lineage"]["steps"]}
+    for step in steps.values():
+        assert 0 < step["started"] <= step["finished"]
+    for before, after in zip(CHAIN, CHAIN[1:], strict=False):
+        assert steps[before]["finished"] <= steps[after]["started"] + 1e-3, (before, after)
+
+
+def test_text_output_answers_which_data(runs, served):
+    result = run_lineage("--output-dir", str(runs.output_dir))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert f"Model version {served.name}, served from {served}" in lines
+    data = next(line for line in lines if line.strip().startswith("data:"))
+    assert str(DATA) in data and "span 0" in data
+    for component in CHAIN:
+        assert any(line.strip().startswith(component) for line in lines), component
+
+
+def test_a_given_version_and_an_unknown_one(runs, chain):
+    first_version = chain["runs"][0]["pushed_version"]
+    given = run_lineage("--output-dir", str(runs.output_dir), "--json",
+                        "--version", first_version)
+    assert given.returncode == 0
+    assert json.loads(given.stdout)["lineage"]["version"] == first_version
+    unknown = run_lineage("--output-dir", str(runs.output_dir), "--version", "123")
+    assert unknown.returncode == 1
+    assert unknown.stderr.startswith("error: no pushed model version 123; pushed versions: ")
+    assert first_version in unknown.stderr
+
+
+def test_a_missing_store_is_one_clear_line(tmp_path):
+    result = run_lineage("--output-dir", str(tmp_path))
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"error: no ML Metadata store at {tmp_path}/metadata.sqlite"
+
+
+def test_cached_outputs_are_credited_to_the_run_that_computed_them(runs):
+    graph = lineage.MetadataGraph(str(runs.first.metadata_path))
+    first_run, second_run = graph.run_ids()
+    cached_trainer = graph.component_execution(second_run, "Trainer")
+    assert cached_trainer.last_known_state == cached_trainer.CACHED
+    (model_id,) = graph.output_ids(cached_trainer.id)["model"]
+    producer = graph.producer(model_id)
+    assert graph.run_of(producer) == first_run
+    assert producer.last_known_state == producer.COMPLETE
+    trainer = lineage.model_lineage(graph).step("Trainer")
+    assert (trainer.run_id, trainer.state, trainer.execution_id) == (first_run, "ran", producer.id)

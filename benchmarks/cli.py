@@ -13,6 +13,7 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 from dataclasses import asdict
@@ -162,8 +163,11 @@ def read_recorded(stores: dict[str, str]) -> dict[str, list[mlmd.RecordedRun]]:
 
 
 def run_round(
-    args: argparse.Namespace, n: int, dataset: data.Dataset, module_file: Path, root: Path
-) -> list[RunResult]:
+    args: argparse.Namespace, n: int, dataset: data.Dataset, module_file: Path, root: Path,
+    into: list[RunResult],
+) -> None:
+    """Round `n`; results are appended to `into` as they come, so an interrupted
+    benchmark still reports the runs that finished."""
     order = [OURS, THEIRS] if n % 2 else [THEIRS, OURS]
     order = [p for p in order if args.which in ("both", p)]
     kinds = [COLD] + [rerun_kind(i) for i in range(1, args.reruns + 1)]
@@ -182,6 +186,7 @@ def run_round(
                 else theirs_command(dataset.data_root, output, module_file, args.tfx_mode)
             )
             results.append(measure_run(args, command, run_dir, pipeline, kind, n))
+            into.append(results[-1])
             print(report.describe_run(results[-1]), flush=True)
             if pipeline == OURS and results[-1].source != args.source:
                 print(f"warning: the pipeline's code changed since the benchmark started "
@@ -195,7 +200,6 @@ def run_round(
             shutil.rmtree(round_dir / pipeline / "output", ignore_errors=True)
         for tmp_dir in (round_dir / pipeline).glob("tmp-*"):
             shutil.rmtree(tmp_dir, ignore_errors=True)
-    return results
 
 
 def attach_recorded(results: list[RunResult], round_dir: Path) -> None:
@@ -251,8 +255,20 @@ def save(bench: BenchmarkReport, markdown: str, work: Path, stamp: str) -> Path:
     return results / f"{stamp}.md"
 
 
+def interrupt_on_signals() -> None:
+    """Treat SIGTERM (and SIGINT, even where a shell started us ignoring it) like
+    Ctrl-C: the run in progress is killed with its whole process group, and the
+    results so far are printed, instead of leaving Beam workers running."""
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, interrupt)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    interrupt_on_signals()
     args = parse_args(argv)
     args.source = machine.source_fingerprint(PROJECT_ROOT)
     work = check_work_dir(args.work_dir)
@@ -277,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"sdist builds: {bench.sdist}", flush=True)
         root = work / "runs" / stamp
         for n in range(1, args.rounds + 1):
-            bench.results += run_round(args, n, dataset, module_file, root)
+            run_round(args, n, dataset, module_file, root, bench.results)
     except KeyboardInterrupt:
         print("interrupted; results so far follow", file=sys.stderr)
     markdown = report.render_markdown(bench)

@@ -174,10 +174,12 @@ def describe_components(result: RunResult) -> str:
         lines.append(f"    {'(outside components)':<32} {'':<7} {outside:7.1f} s")
     shown = {k: v for k, v in recorded.metrics.items()
              if k in ("auc", "binary_accuracy", "example_count")}
-    if shown:
+    if shown or recorded.blessed is not None:
+        # A model that is not blessed is not pushed: that run skipped Pusher's work.
+        blessed = {None: "not evaluated", True: "blessed", False: "NOT blessed"}[recorded.blessed]
         lines.append("    eval split (own): " + ", ".join(
-            f"{k} {v:.4f}" if k != "example_count" else f"{k} {int(v)}"
-            for k, v in shown.items()))
+            [f"{k} {v:.4f}" if k != "example_count" else f"{k} {int(v)}"
+             for k, v in shown.items()] + [blessed]))
     if recorded.error:
         lines.append(f"    metrics not read: {recorded.error}")
     return "\n".join(lines)

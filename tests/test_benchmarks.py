@@ -189,6 +189,17 @@ def test_outside_components_is_wall_minus_component_time():
     assert result(OURS, COLD, 1, 10.0).outside_components is None
 
 
+def test_component_lines_show_times_metrics_and_blessing():
+    run = result(OURS, COLD, 2, 10.0, [("Trainer", "ran", 4.0)])
+    run.recorded.metrics = {"auc": 0.93, "example_count": 1012.0}
+    run.recorded.blessed = False
+    text = report.describe_components(run)
+    assert text.startswith("[round 2] Ours, cold, from ML Metadata")
+    assert "Trainer" in text and "4.0 s" in text
+    assert "(outside components)" in text and "6.0 s" in text
+    assert "auc 0.9300, example_count 1012, NOT blessed" in text
+
+
 def test_kinds_are_ordered_cold_then_reruns():
     results = [result(THEIRS, rerun_kind(2), 1, 1), result(OURS, COLD, 1, 1),
                result(OURS, rerun_kind(1), 1, 1)]

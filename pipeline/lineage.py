@@ -116,6 +116,22 @@ class RunInfo:
     states: dict[str, int]
     blessed: bool | None
     pushed_version: str | None  # pushed by this run (not by a cached earlier one)
+    unchanged: bool = False  # the Pusher found this exact model already served
+
+
+def is_unchanged_push(artifact: metadata_store_pb2.Artifact) -> bool:
+    """True when the Pusher kept an already-served identical model instead of copying.
+
+    `pipeline/pusher.py` then records the existing version with
+    `serving_check` = {"unchanged": true}: nothing new reached TF Serving.
+    """
+    check = artifact.custom_properties.get("serving_check")
+    if check is None or not check.string_value:
+        return False
+    try:
+        return bool(json.loads(check.string_value).get("unchanged"))
+    except (ValueError, AttributeError):
+        return False
 
 
 def _value(value: metadata_store_pb2.Value) -> object:
@@ -275,16 +291,22 @@ class MetadataGraph:
 
 # -- the chain behind a pushed model --------------------------------------------
 def _pick_pushed(graph: MetadataGraph, version: str | None) -> metadata_store_pb2.Artifact:
+    """The push that created `version` (default: the latest version).
+
+    Later runs that found the same model already served record the same
+    version again; the chain starts at the push that actually copied it.
+    """
     pushed = graph.pushed_models()
     if not pushed:
         raise LineageError(f"no model has been pushed according to {graph.path}")
-    if version is None:
-        return pushed[-1]
-    for artifact in reversed(pushed):
-        if artifact.custom_properties["pushed_version"].string_value == str(version):
-            return artifact
-    known = ", ".join(a.custom_properties["pushed_version"].string_value for a in pushed)
-    raise LineageError(f"no pushed model version {version}; pushed versions: {known}")
+    versions = [a.custom_properties["pushed_version"].string_value for a in pushed]
+    wanted = versions[-1] if version is None else str(version)
+    matches = [a for a, v in zip(pushed, versions, strict=True) if v == wanted]
+    if not matches:
+        known = ", ".join(dict.fromkeys(versions))
+        raise LineageError(f"no pushed model version {version}; pushed versions: {known}")
+    real = [a for a in matches if not is_unchanged_push(a)]
+    return (real or matches)[0]
 
 
 def _ancestors(
@@ -365,6 +387,7 @@ def list_runs(graph: MetadataGraph) -> list[RunInfo]:
         for execution in executions:
             state = _STATES.get(execution.last_known_state, "?")
             states[state] = states.get(state, 0) + 1
+        pushed = _run_pushed(graph, executions)
         runs.append(
             RunInfo(
                 run_id=run_id,
@@ -373,7 +396,8 @@ def list_runs(graph: MetadataGraph) -> list[RunInfo]:
                 / 1000,
                 states=states,
                 blessed=_run_blessed(graph, executions),
-                pushed_version=_run_pushed(graph, executions),
+                pushed_version=pushed[0] if pushed else None,
+                unchanged=bool(pushed and pushed[1]),
             )
         )
     return runs
@@ -388,7 +412,8 @@ def _run_blessed(graph: MetadataGraph, executions) -> bool | None:
     return None
 
 
-def _run_pushed(graph: MetadataGraph, executions) -> str | None:
+def _run_pushed(graph: MetadataGraph, executions) -> tuple[str, bool] | None:
+    """(version, unchanged) of what this run's own Pusher execution recorded, if any."""
     complete = metadata_store_pb2.Execution.COMPLETE
     for execution in reversed(executions):
         if execution.last_known_state != complete:
@@ -396,7 +421,7 @@ def _run_pushed(graph: MetadataGraph, executions) -> str | None:
         for artifact in graph.outputs(execution.id).get("pushed_model", []):
             props = artifact.custom_properties
             if props.get("pushed") and props["pushed"].int_value:
-                return props["pushed_version"].string_value
+                return props["pushed_version"].string_value, is_unchanged_push(artifact)
     return None
 
 
@@ -435,7 +460,12 @@ def format_runs(runs: list[RunInfo]) -> list[str]:
     lines = [f"Pipeline runs ({len(runs)}):"]
     for run in runs:
         blessed = {True: "blessed", False: "NOT blessed", None: "not evaluated"}[run.blessed]
-        pushed = f"pushed {run.pushed_version}" if run.pushed_version else "pushed nothing"
+        if run.pushed_version is None:
+            pushed = "pushed nothing"
+        elif run.unchanged:
+            pushed = f"kept {run.pushed_version} (same model)"
+        else:
+            pushed = f"pushed {run.pushed_version}"
         lines.append(
             f"  {run.run_id}  {run.finished - run.started:6.1f} s  "
             f"{_states(run.states):<20} {blessed}, {pushed}"
@@ -574,10 +604,12 @@ def main(argv: list[str] | None = None) -> int:
         lineage = model_lineage(graph, args.version)
     except LineageError as error:
         problem = str(error)
-    if args.json:
-        print(_to_json(runs, lineage, problem))
-    else:
-        print("\n".join(format_runs(runs) + (format_lineage(lineage) if lineage else [])))
+    text = (_to_json(runs, lineage, problem) if args.json
+            else "\n".join(format_runs(runs) + (format_lineage(lineage) if lineage else [])))
+    try:
+        print(text)
+    except BrokenPipeError:  # `| head`: the reader has what it wanted
+        sys.stdout = open(os.devnull, "w")  # silences the flush at exit
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 1

@@ -38,7 +38,7 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TextIO
 
 from ml_metadata.proto import metadata_store_pb2
@@ -101,15 +101,18 @@ class ProgressPrinter:
     the end are two lines.
     """
 
-    def __init__(self, console: TextIO, total: int, rewrite: bool | None = None) -> None:
+    def __init__(
+        self, console: TextIO, total: int, rewrite: bool | None = None, width: int = _NAME_WIDTH
+    ) -> None:
         self.console = console
         self.total = total
+        self.width = width
         self.rewrite = console.isatty() if rewrite is None else rewrite
         self.index = 0
 
     def _prefix(self, node_id: str) -> str:
         width = len(str(self.total))
-        return f"[{self.index:>{width}}/{self.total}] {node_id:<{_NAME_WIDTH}}"
+        return f"[{self.index:>{width}}/{self.total}] {node_id:<{self.width}}"
 
     def started(self, node_id: str) -> None:
         self.index += 1
@@ -181,14 +184,21 @@ def _reporting_launcher(base: type, printer: ProgressPrinter, metadata_path: str
 
 
 @contextlib.contextmanager
-def track_components(console: TextIO, metadata_path: str, total: int) -> Iterator[ProgressPrinter]:
+def track_components(
+    console: TextIO, metadata_path: str, nodes: int | Sequence[str]
+) -> Iterator[ProgressPrinter]:
     """Print a line per component of the LocalDagRunner run inside this block.
 
-    `total` is the number of nodes, for the `[i/total]` counter.
+    `nodes` are the pipeline's node ids (or just their number), for the
+    `[i/total]` counter and to align the columns.
     """
     from tfx.orchestration.portable import launcher
 
-    printer = ProgressPrinter(console, total)
+    if isinstance(nodes, int):
+        printer = ProgressPrinter(console, nodes)
+    else:
+        width = max([_NAME_WIDTH, *(len(n) + 1 for n in nodes)])
+        printer = ProgressPrinter(console, len(nodes), width=width)
     original = launcher.Launcher
     launcher.Launcher = _reporting_launcher(original, printer, metadata_path)
     try:

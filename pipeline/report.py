@@ -38,6 +38,7 @@ from pipeline.lineage import (
     anomalies_by_split,
     format_time,
     headline,
+    is_unchanged_push,
     model_lineage,
 )
 
@@ -786,8 +787,13 @@ def section_push(run: RunData, blessed: bool | None) -> str:
     check = props.get("serving_check")  # the Pusher's load-and-answer check, as JSON
     if check is not None and check.string_value:
         rows.append(["serving check before the push", f"<code>{esc(check.string_value)}</code>"])
-    return (f"<p>Pushed model version <b>{esc(version)}</b>{esc(when)} to "
-            f"<code>{esc(destination)}</code>.</p>" + table(["", ""], rows))
+    intro = (f"<p>Pushed model version <b>{esc(version)}</b>{esc(when)} to "
+             f"<code>{esc(destination)}</code>.</p>")
+    if is_unchanged_push(artifact):
+        intro = (f"<p>Version <b>{esc(version)}</b> at <code>{esc(destination)}</code> stays "
+                 "in service: this run's blessed model is identical to it, so nothing new was "
+                 "copied.</p>")
+    return intro + table(["", ""], rows)
 
 
 def section_lineage(run: RunData, output_dir: str) -> str:
@@ -836,8 +842,11 @@ def verdict_line(run: RunData) -> tuple[str, bool | None]:
         return f"The run FAILED in {names}.", blessed
     if pushed is not None and pushed.custom_properties.get("pushed") and \
             pushed.custom_properties["pushed"].int_value:
-        return (f"Model blessed and pushed as version "
-                f"{pushed.custom_properties['pushed_version'].string_value}.", blessed)
+        version = pushed.custom_properties["pushed_version"].string_value
+        if is_unchanged_push(pushed):
+            return (f"Model blessed; it is the model already served as version {version}, "
+                    "so nothing new was pushed.", blessed)
+        return f"Model blessed and pushed as version {version}.", blessed
     if blessed is False:
         evaluation = run.output("evaluation", "ModelEvaluation")
         failed = failure_rows(_validation(evaluation.uri)) if evaluation is not None else []

@@ -115,7 +115,7 @@ def run_locally(args: argparse.Namespace, started: float) -> int:
                 skip_tfx_sdist_for_direct_runner()
             pipeline = create_pipeline(config)
             with progress.track_components(
-                console, config.metadata_path, len(pipeline.components)
+                console, config.metadata_path, [c.id for c in pipeline.components]
             ):
                 tfx.orchestration.LocalDagRunner().run(pipeline)
             summary = run_summary.summarize(config.metadata_path)

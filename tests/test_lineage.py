@@ -71,6 +71,8 @@ def test_it_lists_the_runs_and_what_they_pushed(chain, runs, served):
     assert first["blessed"] is True and first["pushed_version"] is not None
     assert (runs.first.serving_base / first["pushed_version"]).is_dir()
     assert second["states"].get("cached", 0) >= 5
+    if second["pushed_version"] == first["pushed_version"]:
+        assert second["unchanged"] is True, "the same version again means the model was kept"
     pushed = [r["pushed_version"] for r in chain["runs"] if r["pushed_version"]]
     assert pushed[-1] == served.name
     for run in chain["runs"]:

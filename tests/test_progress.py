@@ -100,7 +100,7 @@ def test_hook_reports_what_ml_metadata_recorded(tmp_path, monkeypatch):
 
     monkeypatch.setattr(launcher, "Launcher", FakeLauncher)
     out = io.StringIO()
-    with progress.track_components(out, str(metadata_path), total=3):
+    with progress.track_components(out, str(metadata_path), 3):
         assert launcher.Launcher is not FakeLauncher
         launcher.Launcher(pipeline_node=_Node(), mlmd_connection=None).launch()
         launcher.Launcher(pipeline_node=_Node()).launch()
@@ -110,6 +110,31 @@ def test_hook_reports_what_ml_metadata_recorded(tmp_path, monkeypatch):
     outcomes_printed = [m.group(4) for m in map(FINISHED.match, out.getvalue().splitlines()) if m]
     assert outcomes_printed == ["cached", "skipped", "FAILED"]
     assert out.getvalue().rstrip().endswith("ValueError: bad input")
+
+
+def test_columns_fit_the_longest_node_id(tmp_path, monkeypatch):
+    from tfx.orchestration.portable import launcher
+
+    class QuietLauncher:
+        def __init__(self, *, pipeline_node):
+            pass
+
+        def launch(self):
+            return _Info(None)
+
+    def node(name: str):
+        return type("Node", (), {"node_info": type("Info", (), {"id": name})})()
+
+    names = ["Pusher", "latest_validated_statistics_resolver_with_a_long_id"]
+    monkeypatch.setattr(launcher, "Launcher", QuietLauncher)
+    out = io.StringIO()
+    with progress.track_components(out, str(tmp_path / "unused.sqlite"), names):
+        for name in names:
+            launcher.Launcher(pipeline_node=node(name)).launch()
+    finished = [line for line in out.getvalue().splitlines() if "skipped" in line]
+    assert len(finished) == 2
+    assert len({line.index("skipped") for line in finished}) == 1, finished
+    assert finished[1].startswith("[2/2] latest_validated_statistics_resolver_with_a_long_id ")
 
 
 def test_local_dag_runner_still_builds_launchers_through_the_module():

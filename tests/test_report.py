@@ -166,6 +166,12 @@ def test_a_cached_rerun_compares_with_the_baseline(runs: TwoRuns):
     assert "No baseline" not in baseline
     assert "candidatebaselinechange" in baseline and "the same model" in baseline
     assert "Trainercached" in page.sections["overview"]
+    from pipeline import lineage
+
+    second = lineage.list_runs(lineage.MetadataGraph(str(runs.second.metadata_path)))[-1]
+    if second.unchanged:
+        assert f"already served as version {second.pushed_version}" in page.sections["overview"]
+        assert "stays in service" in page.sections["push"]
 
 
 # -- pure helpers on synthetic data --------------------------------------------------------

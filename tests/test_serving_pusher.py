@@ -47,11 +47,25 @@ def serving_signature(model_dir: Path):
     return meta_graph.signature_def[serving.SIGNATURE_NAME]
 
 
+def recorded(pipeline_run, component: str, type_name: str, artifact_class):
+    """The artifact `component` output in the pipeline run, as recorded in ML Metadata."""
+    store = summary.open_store(str(pipeline_run.metadata_path))
+    run_id = summary.run_ids(store)[0]
+    execution = summary._latest_execution(store, run_id, component)
+    [mlmd_artifact] = summary._outputs(store, execution.execution_id, type_name)
+    artifact = artifact_class()
+    artifact.set_mlmd_artifact(mlmd_artifact)
+    return artifact
+
+
 def eval_examples(pipeline_run) -> list[bytes]:
+    """Every example of the run's eval split, read independently of the Pusher."""
     import tensorflow as tf
 
-    [split] = (pipeline_run.output_dir / "pipeline_root" / "CsvExampleGen").glob("*/*/Split-eval")
-    files = sorted(str(p) for p in split.iterdir())
+    examples = recorded(pipeline_run, "CsvExampleGen", "Examples", standard_artifacts.Examples)
+    split = Path(examples.uri) / "Split-eval"
+    files = sorted(str(p) for p in split.glob("*.gz"))
+    assert files, f"no eval split files in {split}"
     return [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
 
 
@@ -131,13 +145,7 @@ def test_pushed_model_artifact_has_tfx_pusher_properties(pipeline_run, pushed_mo
 
 
 def trainer_model(pipeline_run) -> standard_artifacts.Model:
-    store = summary.open_store(str(pipeline_run.metadata_path))
-    run_id = summary.run_ids(store)[0]
-    execution = summary._latest_execution(store, run_id, "Trainer")
-    [recorded] = summary._outputs(store, execution.execution_id, "Model")
-    model = standard_artifacts.Model()
-    model.set_mlmd_artifact(recorded)
-    return model
+    return recorded(pipeline_run, "Trainer", "Model", standard_artifacts.Model)
 
 
 def blessing(blessed: int) -> standard_artifacts.ModelBlessing:

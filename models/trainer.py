@@ -11,7 +11,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
 from absl import logging
-from tfx import v1 as tfx
+from tfx.components.trainer.fn_args_utils import FnArgs
 from tfx_bsl.public import tfxio
 
 from models import features, signatures
@@ -40,7 +40,7 @@ def skip_autograph_for_tf_keras() -> None:
 
 
 def _load(
-    fn_args: tfx.components.FnArgs, files: list[str], tf_transform_output: tft.TFTransformOutput
+    fn_args: FnArgs, files: list[str], tf_transform_output: tft.TFTransformOutput
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """All transformed examples of `files` in memory, as (features, label) arrays.
 
@@ -86,7 +86,7 @@ def _shuffled_batches(
     )
 
 
-def run_fn(fn_args: tfx.components.FnArgs) -> None:
+def run_fn(fn_args: FnArgs) -> None:
     """Train for about `fn_args.train_steps` batches, then export the SavedModel."""
     skip_autograph_for_tf_keras()
     hparams = Hyperparameters.from_config(fn_args.custom_config)
@@ -118,7 +118,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
 
 
 def _write_extras(
-    fn_args: tfx.components.FnArgs, history: dict, tf_transform_output: tft.TFTransformOutput
+    fn_args: FnArgs, history: dict, tf_transform_output: tft.TFTransformOutput
 ) -> None:
     """Training curve beside the model; the input contract inside it."""
     tf.io.gfile.makedirs(fn_args.model_run_dir)

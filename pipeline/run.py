@@ -106,7 +106,7 @@ def run_locally(args: argparse.Namespace, started: float) -> int:
             print(f"TensorFlow, Beam and absl output goes to {log_path}")
         # Imports inside: TensorFlow logs to the terminal as soon as it loads.
         with progress.quiet_output(log_path) as console:
-            from tfx import v1 as tfx
+            from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
             from pipeline import summary as run_summary
             from pipeline.pipeline import create_pipeline
@@ -117,7 +117,7 @@ def run_locally(args: argparse.Namespace, started: float) -> int:
             with progress.track_components(
                 console, config.metadata_path, [c.id for c in pipeline.components]
             ):
-                tfx.orchestration.LocalDagRunner().run(pipeline)
+                LocalDagRunner().run(pipeline)
             summary = run_summary.summarize(config.metadata_path)
             from pipeline import report
 

@@ -18,6 +18,8 @@ COMPONENTS = {
     "StatisticsGen",
     "ImportSchemaGen",
     "ExampleValidator",
+    "latest_validated_statistics_resolver",
+    "DataValidationGate",
     "FeatureSelection",
     "Transform",
     "Trainer",
@@ -30,6 +32,7 @@ OUTPUT_TYPES = {
     "ExampleStatistics",
     "Schema",
     "ExampleAnomalies",
+    "ValidatedStatistics",
     "FeatureSelection",
     "TransformGraph",
     "Model",
@@ -119,13 +122,11 @@ def test_a_second_run_reuses_cached_results(second_run: PipelineRun):
     first_id, second_id = summary.run_ids(store)
     states = {r.component: r.state for r in summary.component_runs(store, second_id)}
     assert set(states) == COMPONENTS
-    # The resolver now finds the first run's blessed model as a baseline, so the
-    # Evaluator (and the Pusher after it) see new inputs and run again; every
-    # component before them reuses its cached outputs.
-    upstream = COMPONENTS - {
-        "latest_blessed_model_resolver", "Evaluator", "Pusher",
-    }
-    assert {states[c] for c in upstream} == {"cached"}, states
+    # Resolvers always run (they query ML Metadata), and the gate re-checks the
+    # data against the statistics it accepted last time; everything else,
+    # Evaluator and Pusher included, is reused from the first run.
+    always_run = {r for r in COMPONENTS if r.endswith("_resolver")} | {"DataValidationGate"}
+    assert {states[c] for c in COMPONENTS - always_run} == {"cached"}, states
 
 
 def test_a_cached_run_pushes_nothing_new(second_run: PipelineRun):

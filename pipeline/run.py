@@ -74,7 +74,9 @@ def format_summary(summary, total_seconds: float) -> str:
     if summary.pushed_path:
         lines.append(f"Pushed: {summary.pushed_path}")
     else:
-        reason = "the model was not blessed" if summary.blessed is False else "no push happened"
+        reason = summary.not_pushed_reason or (
+            "the model was not blessed" if summary.blessed is False else "no push happened"
+        )
         lines.append(f"Pushed: nothing ({reason})")
     return "\n".join(lines)
 

@@ -43,6 +43,7 @@ class RunSummary:
     blessed: bool | None = None
     not_blessed_because: list[str] = field(default_factory=list)
     pushed_path: str | None = None
+    not_pushed_reason: str | None = None
 
 
 def open_store(metadata_path: str) -> metadata_store.MetadataStore:
@@ -169,6 +170,8 @@ def summarize(metadata_path: str, run_id: str | None = None) -> RunSummary:
         properties = pushed[0].custom_properties if pushed else {}
         if "pushed" in properties and properties["pushed"].int_value:
             summary.pushed_path = properties["pushed_destination"].string_value
+        if "not_pushed_reason" in properties:
+            summary.not_pushed_reason = properties["not_pushed_reason"].string_value
     return summary
 
 

@@ -197,7 +197,7 @@ def test_a_worse_model_is_never_pushed(served: PipelineRun):
     assert run.returncode == 0, run.stderr[-3000:]
     assert "Model: NOT blessed" in run.stdout
     assert "auc" in run.stdout and "needs at least" in run.stdout
-    assert "Pushed: nothing (the model was not blessed)" in run.stdout
+    assert "Pushed: nothing (the model was not blessed by the Evaluator)" in run.stdout
     assert tree_digest(served.serving_base) == before
 
 

@@ -1,13 +1,17 @@
-"""Two real runs into one folder, the second served from the cache (made once).
+"""Two real runs into one folder: a fresh one, then one that retrains from the cache.
 
 The progress, report and lineage tests need to know exactly which run they
-look at: the first run (every component ran, no baseline) and a second one
-(upstream components cached, the Evaluator compared with the first run's
-blessed model). The session's `pipeline_run` folder cannot give that: other
-tests re-run the pipeline in it, which adds runs and rewrites its report. So
-these runs have their own folder, and the first run's report is copied away
-before the second run replaces it. The pair is memoized per process, because
-a pytest fixture defined in several modules would run once per module.
+look at. The first run computes everything (no baseline yet). The second
+changes only the number of training steps, so everything up to Transform
+comes from the cache while Trainer, Evaluator and Pusher run again, and the
+Evaluator compares the new model with the first run's blessed one (a run
+with nothing changed is cached end to end and compares nothing).
+
+The session's `pipeline_run` folder cannot serve here: other tests re-run
+the pipeline in it, which adds runs and rewrites its report. So these runs
+have their own folder, and the first run's report is copied away before the
+second run replaces it. The pair is memoized per process, because a pytest
+fixture defined in several modules would run once per module.
 """
 
 from __future__ import annotations
@@ -16,7 +20,11 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.configs import PipelineConfig
 from tests.conftest import DATA, PipelineRun, run_pipeline
+
+# Components the second run must take from the cache (their inputs are unchanged).
+CACHED_IN_SECOND_RUN = ("CsvExampleGen", "StatisticsGen", "FeatureSelection", "Transform")
 
 
 @dataclass
@@ -33,8 +41,8 @@ class TwoRuns:
 _MADE: list[TwoRuns] = []
 
 
-def _run(output_dir: Path, which: str) -> PipelineRun:
-    run = run_pipeline(DATA, output_dir)
+def _run(output_dir: Path, which: str, *extra: str) -> PipelineRun:
+    run = run_pipeline(DATA, output_dir, *extra)
     assert run.returncode == 0, f"{which} run failed:\n{run.stdout}\n{run.stderr[-5000:]}"
     return run
 
@@ -47,5 +55,7 @@ def two_runs(tmp_path_factory) -> TwoRuns:
         first = _run(output_dir, "first")
         first_report = scratch / "first_report"
         shutil.copytree(output_dir / "report", first_report)
-        _MADE.append(TwoRuns(first, _run(output_dir, "second"), first_report))
+        steps = str(PipelineConfig().train_steps - 1)
+        second = _run(output_dir, "second", "--train-steps", steps)
+        _MADE.append(TwoRuns(first, second, first_report))
     return _MADE[0]

@@ -749,8 +749,8 @@ def section_baseline(evaluation: Evaluation | None, baseline_uri: str | None) ->
     if evaluation is None:
         return note("No evaluation: the Evaluator did not run in this run.")
     if not evaluation.baseline:
-        return note("No baseline: no model had been blessed before this run, so the candidate "
-                    "was judged on the absolute rules alone.")
+        return note("No baseline: no model had been blessed before this evaluation was "
+                    "computed, so the candidate was judged on the absolute rules alone.")
     candidate, baseline = evaluation.candidate.get((), {}), evaluation.baseline.get((), {})
     rows = [[esc(_METRIC_LABELS[m]), fmt(candidate.get(m)), fmt(baseline.get(m)),
              fmt(candidate.get(f"{m}_diff"))] for m in _METRICS if m in candidate]
@@ -843,6 +843,11 @@ def verdict_line(run: RunData) -> tuple[str, bool | None]:
     if pushed is not None and pushed.custom_properties.get("pushed") and \
             pushed.custom_properties["pushed"].int_value:
         version = pushed.custom_properties["pushed_version"].string_value
+        pusher = run.execution_with_output("pushed_model", "PushedModel")
+        if pusher is not None and pusher.last_known_state == pusher.CACHED:
+            return (f"Nothing changed since version {version} was pushed by an earlier run: "
+                    "this run reused the model, its evaluation and the push from the cache.",
+                    blessed)
         if is_unchanged_push(pushed):
             return (f"Model blessed; it is the model already served as version {version}, "
                     "so nothing new was pushed.", blessed)
@@ -855,6 +860,20 @@ def verdict_line(run: RunData) -> tuple[str, bool | None]:
     return "The run finished; no model was pushed.", blessed
 
 
+def reused_note(run: RunData, execution, artifact) -> str:
+    """A note when `execution` was cached: its `artifact` comes from an earlier run.
+
+    A re-run with nothing changed reuses the Evaluator's result; without this
+    note its "no baseline" would read as a statement about this run.
+    """
+    if execution is None or artifact is None or execution.last_known_state != execution.CACHED:
+        return ""
+    producer = run.graph.producer(artifact.id)
+    origin = run.graph.run_of(producer) if producer is not None else "an earlier run"
+    return note(f"The Evaluator was cached in this run: its model and data had not changed, "
+                f"so this is the evaluation computed by run {origin}.")
+
+
 def render(run: RunData, folder: str, output_dir: str) -> str:
     """The page's HTML; writes its images into `folder`."""
     images = Images(folder)
@@ -865,16 +884,17 @@ def render(run: RunData, folder: str, output_dir: str) -> str:
     evaluation = load_evaluation(artifact.uri) if artifact is not None else None
     evaluator = run.execution_with_output("evaluation", "ModelEvaluation")
     baseline = run.graph.inputs(evaluator.id).get("baseline_model", []) if evaluator else []
+    reused = reused_note(run, evaluator, artifact)
     bodies = {
         "overview": section_overview(run, verdict),
         "statistics": section_statistics(run, images, selected),
         "anomalies": section_anomalies(run),
         "feature-selection": section_selection(selection, images),
         "training": section_training(run, images),
-        "evaluation": section_evaluation(evaluation, blessed),
+        "evaluation": reused + section_evaluation(evaluation, blessed),
         "slices": section_slices(evaluation, images),
         "roc-calibration": section_roc_calibration(evaluation, images),
-        "baseline": section_baseline(evaluation, baseline[0].uri if baseline else None),
+        "baseline": reused + section_baseline(evaluation, baseline[0].uri if baseline else None),
         "push": section_push(run, blessed),
         "lineage": section_lineage(run, output_dir),
     }

@@ -11,7 +11,7 @@ import pytest
 
 from pipeline import lineage, summary
 from tests.conftest import DATA, ROOT
-from tests.two_runs import CACHED_IN_SECOND_RUN, TwoRuns, two_runs
+from tests.three_runs import CACHED_IN_SECOND_RUN, ThreeRuns, three_runs
 
 # The issue's chain, in the order the pipeline runs it.
 CHAIN = (
@@ -34,12 +34,12 @@ def run_lineage(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory) -> TwoRuns:
-    return two_runs(tmp_path_factory)
+def runs(tmp_path_factory) -> ThreeRuns:
+    return three_runs(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
-def served(runs: TwoRuns) -> Path:
+def served(runs: ThreeRuns) -> Path:
     """The version folder TF Serving loads: the highest number under the base path."""
     versions = [p for p in runs.first.serving_base.iterdir() if p.name.isdigit()]
     assert versions, "the first run must push a model"
@@ -47,7 +47,7 @@ def served(runs: TwoRuns) -> Path:
 
 
 @pytest.fixture(scope="module")
-def chain(runs: TwoRuns) -> dict:
+def chain(runs: ThreeRuns) -> dict:
     result = run_lineage("--output-dir", str(runs.output_dir), "--json")
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
@@ -66,11 +66,12 @@ def _ids(step: dict, key: str, side: str = "outputs") -> list[int]:
 def test_it_lists_the_runs_and_what_they_pushed(chain, runs, served):
     store = summary.open_store(str(runs.first.metadata_path))
     run_ids = summary.run_ids(store)
-    assert [r["run_id"] for r in chain["runs"]] == run_ids and len(run_ids) == 2
-    first, second = chain["runs"]
+    assert [r["run_id"] for r in chain["runs"]] == run_ids and len(run_ids) == 3
+    first, second, repeat = chain["runs"]
     assert first["blessed"] is True and first["pushed_version"] is not None
     assert (runs.first.serving_base / first["pushed_version"]).is_dir()
     assert second["states"].get("cached", 0) >= len(CACHED_IN_SECOND_RUN)
+    assert repeat["pushed_version"] is None, "a fully cached run pushes nothing"
     if second["pushed_version"] == first["pushed_version"]:
         assert second["unchanged"] is True, "the same version again means the model was kept"
     pushed = [r["pushed_version"] for r in chain["runs"] if r["pushed_version"]]
@@ -165,7 +166,7 @@ def test_a_missing_store_is_one_clear_line(tmp_path):
 
 def test_cached_outputs_are_credited_to_the_run_that_computed_them(runs):
     graph = lineage.MetadataGraph(str(runs.first.metadata_path))
-    first_run, second_run = graph.run_ids()
+    first_run, second_run, _ = graph.run_ids()
     cached_transform = graph.component_execution(second_run, "Transform")
     assert cached_transform.last_known_state == cached_transform.CACHED
     (graph_id,) = graph.output_ids(cached_transform.id)["transform_graph"]

@@ -16,7 +16,7 @@ from ml_metadata.proto import metadata_store_pb2
 
 from pipeline import progress, summary
 from tests.conftest import DATA, ROOT, run_cli
-from tests.two_runs import CACHED_IN_SECOND_RUN, TwoRuns, two_runs
+from tests.three_runs import CACHED_IN_SECOND_RUN, ThreeRuns, three_runs
 
 # "[ 3/12] Transform   ran   15.8 s" (and "running..." lines when not on a terminal).
 FINISHED = re.compile(r"^\[\s*(\d+)/(\d+)\] (\S+)\s+(ran|cached|FAILED|skipped)\s+([\d.]+) s")
@@ -201,13 +201,13 @@ def test_log_files_are_per_run_under_the_output_dir():
 
 # -- real runs -----------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory) -> TwoRuns:
-    return two_runs(tmp_path_factory)
+def runs(tmp_path_factory) -> ThreeRuns:
+    return three_runs(tmp_path_factory)
 
 
-@pytest.mark.parametrize("which", [0, 1], ids=["first run", "cached second run"])
-def test_run_prints_a_start_and_end_line_per_component(runs: TwoRuns, which: int):
-    run = (runs.first, runs.second)[which]
+@pytest.mark.parametrize("which", [0, 1, 2], ids=["first", "retrained", "repeated"])
+def test_run_prints_a_start_and_end_line_per_component(runs: ThreeRuns, which: int):
+    run = (runs.first, runs.second, runs.repeat)[which]
     store = summary.open_store(str(run.metadata_path))
     recorded = summary.component_runs(store, summary.run_ids(store)[which])
     printed = finished_lines(run.stdout)
@@ -218,14 +218,14 @@ def test_run_prints_a_start_and_end_line_per_component(runs: TwoRuns, which: int
     assert counters == [(str(i), str(len(recorded))) for i in range(1, len(recorded) + 1)]
 
 
-def test_elapsed_time_is_the_components_own(runs: TwoRuns):
+def test_elapsed_time_is_the_components_own(runs: ThreeRuns):
     first = dict((c, s) for c, _, s in finished_lines(runs.first.stdout))
     second = dict((c, s) for c, _, s in finished_lines(runs.second.stdout))
     assert first["Transform"] > 1.0 and second["Transform"] < 1.0, (first, second)
     assert second["Trainer"] > 1.0, "the second run trains again"
 
 
-def test_run_keeps_tensorflow_and_beam_output_in_the_log(runs: TwoRuns):
+def test_run_keeps_tensorflow_and_beam_output_in_the_log(runs: ThreeRuns):
     for stream in (runs.first.stdout, runs.first.stderr):
         for noise in NOISE:
             assert noise not in stream, f"{noise!r} reached the terminal"
@@ -235,11 +235,14 @@ def test_run_keeps_tensorflow_and_beam_output_in_the_log(runs: TwoRuns):
     assert log_path(runs.second.stdout) != log, "one log file per run"
 
 
-def test_cached_components_say_cached(runs: TwoRuns):
+def test_cached_components_say_cached(runs: ThreeRuns):
     outcomes = {c: o for c, o, _ in finished_lines(runs.second.stdout)}
     for component in CACHED_IN_SECOND_RUN:
         assert outcomes[component] == "cached", runs.second.stdout
     assert outcomes["Trainer"] == "ran", runs.second.stdout
+    repeated = {c: o for c, o, _ in finished_lines(runs.repeat.stdout)}
+    for component in (*CACHED_IN_SECOND_RUN, "Trainer", "Evaluator", "Pusher"):
+        assert repeated[component] == "cached", runs.repeat.stdout
 
 
 def test_a_failing_component_shows_its_reason(tmp_path):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import report
-from tests.two_runs import CACHED_IN_SECOND_RUN, TwoRuns, two_runs
+from tests.three_runs import CACHED_IN_SECOND_RUN, ThreeRuns, three_runs
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -55,12 +55,12 @@ class Page(HTMLParser):
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory) -> TwoRuns:
-    return two_runs(tmp_path_factory)
+def runs(tmp_path_factory) -> ThreeRuns:
+    return three_runs(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
-def page_path(runs: TwoRuns) -> Path:
+def page_path(runs: ThreeRuns) -> Path:
     """The first run's report (copied before the second run replaced it)."""
     written = runs.output_dir / "report" / "index.html"
     assert f"Report: {written}" in runs.first.stdout.splitlines()
@@ -73,11 +73,11 @@ def page(page_path: Path) -> Page:
 
 
 @pytest.fixture(scope="module")
-def first_run(runs: TwoRuns) -> report.RunData:
+def first_run(runs: ThreeRuns) -> report.RunData:
     return report.load_run(str(runs.first.metadata_path), recorded_run_ids(runs)[0])
 
 
-def recorded_run_ids(runs: TwoRuns) -> list[str]:
+def recorded_run_ids(runs: ThreeRuns) -> list[str]:
     from pipeline import summary
 
     return summary.run_ids(summary.open_store(str(runs.first.metadata_path)))
@@ -140,7 +140,7 @@ def _slice_values(text: str, feature: str) -> list[str]:
     return re.findall(r"<tr><td><b>(.*?)</b></td>", part)
 
 
-def test_metrics_overall_and_per_slice(page: Page, page_path: Path, runs: TwoRuns):
+def test_metrics_overall_and_per_slice(page: Page, page_path: Path, runs: ThreeRuns):
     from pipeline import summary
 
     metrics = summary.summarize(str(runs.first.metadata_path), recorded_run_ids(runs)[0]).metrics
@@ -150,7 +150,7 @@ def test_metrics_overall_and_per_slice(page: Page, page_path: Path, runs: TwoRun
     assert _slice_values(text, "trip_start_hour") == [str(hour) for hour in range(24)]
 
 
-def test_training_baseline_and_push(page: Page, runs: TwoRuns):
+def test_training_baseline_and_push(page: Page, runs: ThreeRuns):
     assert "loss" in page.sections["training"] and "val_accuracy" in page.sections["training"]
     assert "No baseline" in page.sections["baseline"], "the first run has nothing to compare"
     versions = sorted(p for p in runs.first.serving_base.iterdir() if p.name.isdigit())
@@ -160,8 +160,8 @@ def test_training_baseline_and_push(page: Page, runs: TwoRuns):
     assert f"Model version {versions[0].name}" in page.sections["lineage"]
 
 
-def test_a_retrained_run_compares_with_the_baseline(runs: TwoRuns, first_run):
-    page = Page((runs.output_dir / "report" / "index.html").read_text(encoding="utf-8"))
+def test_a_retrained_run_compares_with_the_baseline(runs: ThreeRuns, first_run):
+    page = Page((runs.second_report / "index.html").read_text(encoding="utf-8"))
     baseline = page.sections["baseline"]
     assert "No baseline" not in baseline
     first_model = first_run.output("model", "Model").uri
@@ -171,6 +171,15 @@ def test_a_retrained_run_compares_with_the_baseline(runs: TwoRuns, first_run):
     for component in CACHED_IN_SECOND_RUN:
         assert f"{component}cached" in page.sections["overview"]
     assert "Trainerran" in page.sections["overview"]
+
+
+def test_a_repeated_run_says_its_results_are_reused(runs: ThreeRuns):
+    page = Page((runs.output_dir / "report" / "index.html").read_text(encoding="utf-8"))
+    second_run_id = recorded_run_ids(runs)[1]
+    assert page.sections["overview"].startswith("Run overviewNothing changed since version")
+    reused = f"this is the evaluation computed by run {second_run_id}"
+    assert reused in page.sections["evaluation"] and reused in page.sections["baseline"]
+    assert "reused that push from the cache" in page.sections["push"]
 
 
 # -- pure helpers on synthetic data --------------------------------------------------------

@@ -331,22 +331,28 @@ def _ancestors(
 
 
 def _checks(
-    graph: MetadataGraph, chain_artifacts: set[int], components: set[str]
+    graph: MetadataGraph, chain_artifacts: set[int], components: set[str], run_id: str
 ) -> list[metadata_store_pb2.Execution]:
-    """Executions reading only chain artifacts, of components not already in the chain."""
+    """Components outside the chain that read its data: ExampleValidator, the gate.
+
+    They do not feed the model, but they vouched for its data. A check may
+    appear in several runs over the same (cached) data; the one shown really
+    ran (not cached), preferably in `run_id` (the run that trained the
+    model), else the earliest.
+    """
     found: dict[str, metadata_store_pb2.Execution] = {}
     complete = metadata_store_pb2.Execution.COMPLETE
+
+    def rank(execution: metadata_store_pb2.Execution) -> tuple:
+        return (execution.last_known_state != complete, graph.run_of(execution) != run_id,
+                execution.create_time_since_epoch)
+
     for artifact_id in sorted(chain_artifacts):
         for execution in graph.consumers(artifact_id):
             name = graph.component(execution)
-            inputs = {i for ids in graph.input_ids(execution.id).values() for i in ids}
-            if name in components or not inputs <= chain_artifacts:
+            if name in components:
                 continue
-            best = found.get(name)
-            key = (execution.last_known_state != complete, execution.create_time_since_epoch)
-            if best is None or key < (
-                best.last_known_state != complete, best.create_time_since_epoch
-            ):
+            if name not in found or rank(execution) < rank(found[name]):
                 found[name] = execution
     return list(found.values())
 
@@ -367,7 +373,9 @@ def model_lineage(graph: MetadataGraph, version: str | None = None) -> Lineage:
     steps += [graph.step(e, "produced the model") for e in upstream]
     chain_artifacts -= set(pusher_inputs.get("model", []))
     names = {s.component for s in steps}
-    steps += [graph.step(e, "checked the data") for e in _checks(graph, chain_artifacts, names)]
+    trainer_run = next((s.run_id for s in steps if "model" in s.outputs), "")
+    checks = _checks(graph, chain_artifacts, names, trainer_run)
+    steps += [graph.step(e, "checked the data") for e in checks]
     steps.sort(key=lambda s: (s.started, s.execution_id))
     props = pushed.custom_properties
     return Lineage(
@@ -546,9 +554,10 @@ def headline(lineage: Lineage) -> list[str]:
 
 def format_lineage(lineage: Lineage) -> list[str]:
     lines = ["", *headline(lineage), "", "Chain of executions, oldest first:"]
+    width = max(len(step.component) for step in lineage.steps)
     for step in lineage.steps:
         lines.append(
-            f"  {step.component:<17} {format_time(step.started)}  {step.seconds:6.1f} s  "
+            f"  {step.component:<{width}} {format_time(step.started)}  {step.seconds:6.1f} s  "
             f"{step.state:<6} run {step.run_id}  ({step.role})"
         )
         for key, value in step.properties.items():

@@ -88,6 +88,17 @@ def test_the_chain_ends_at_the_served_model(chain, served):
     assert "ImportSchemaGen" in components
 
 
+def test_every_component_of_the_training_run_is_in_the_chain(chain, runs):
+    """Nothing that touched the model's data is left out (resolvers only pick inputs)."""
+    store = summary.open_store(str(runs.first.metadata_path))
+    trained_in = _step(chain, "Trainer")["run_id"]
+    in_run = {r.component for r in summary.component_runs(store, trained_in)}
+    in_chain = {s["component"] for s in chain["lineage"]["steps"]}
+    assert {c for c in in_run if "resolver" not in c} <= in_chain, in_run - in_chain
+    roles = {s["component"]: s["role"] for s in chain["lineage"]["steps"]}
+    assert roles["ExampleValidator"] == "checked the data"
+
+
 def test_examples_name_the_data_and_its_span(chain):
     example_gen = _step(chain, "CsvExampleGen")
     assert Path(example_gen["properties"]["input_base"]) == DATA

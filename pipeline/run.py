@@ -81,7 +81,7 @@ def format_summary(summary, total_seconds: float) -> str:
     return "\n".join(lines)
 
 
-def failure_text(error: Exception) -> str:
+def failure_text(error: BaseException) -> str:
     """What to print when a run fails: the details a user can act on, then one line.
 
     A validation-gate failure lists every feature and what is wrong with it;
@@ -89,6 +89,8 @@ def failure_text(error: Exception) -> str:
     """
     from pipeline.gate import GATE_FIRST_LINE, DataValidationError  # loads TensorFlow
 
+    if isinstance(error, SystemExit):
+        return f"error: a component exited with status {error.code} (the log says why)"
     text = str(error).strip()
     lines = text.splitlines() or [""]
     if isinstance(error, DataValidationError) or lines[0].startswith(GATE_FIRST_LINE):
@@ -132,7 +134,8 @@ def run_locally(args: argparse.Namespace, started: float) -> int:
     except (preflight.InputError, RunLockedError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except Exception as error:  # noqa: BLE001 - the CLI turns any failure into one line
+    except (Exception, SystemExit) as error:  # noqa: BLE001 - any failure becomes one line
+        # SystemExit too: Beam exits the process on a flag it rejects.
         if log_path:  # before the reason, so the reason stays the last line
             print(f"Full log: {log_path}", file=sys.stderr)
         print(failure_text(error), file=sys.stderr)

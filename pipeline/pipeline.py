@@ -156,17 +156,16 @@ def baseline_resolver(config: PipelineConfig, trainer: Trainer) -> Resolver:
         "model": Channel(type=standard_artifacts.Model),
         "model_blessing": Channel(type=standard_artifacts.ModelBlessing),
     }
-    if not config.local_metadata:
-        return Resolver(strategy_class=LatestBlessedModelStrategy, **channels).with_id(
-            "latest_blessed_model_resolver"
+    if config.local_metadata:
+        resolver = Resolver(
+            strategy_class=BaselineForCandidateStrategy,
+            config={"trainer_node": f"{config.pipeline_name}.{trainer.id}"},
+            **channels,
         )
-    resolver = Resolver(
-        strategy_class=BaselineForCandidateStrategy,
-        config={"trainer_node": f"{config.pipeline_name}.{trainer.id}"},
-        **channels,
-    ).with_id("latest_blessed_model_resolver")
-    resolver.add_upstream_node(trainer)
-    return resolver
+        resolver.add_upstream_node(trainer)  # it needs the Trainer's result
+    else:
+        resolver = Resolver(strategy_class=LatestBlessedModelStrategy, **channels)
+    return resolver.with_id("latest_blessed_model_resolver")
 
 
 def create_components(config: PipelineConfig) -> list[BaseNode]:

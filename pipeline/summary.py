@@ -103,18 +103,23 @@ def _latest_execution(store, run_id: str, component: str) -> ComponentRun | None
 
 
 def evaluation_metrics(evaluation_uri: str) -> dict[str, float]:
-    """Overall-slice metrics of an Evaluator output (candidate model)."""
+    """Overall-slice metrics of the candidate model in an Evaluator output.
+
+    Reads only the metrics file (`tfma.load_metrics`); `load_eval_result` would
+    also parse the plots, several MB, which the summary does not need.
+    """
     import tensorflow_model_analysis as tfma
 
-    result = tfma.load_eval_result(evaluation_uri)
     metrics: dict[str, float] = {}
-    for slice_key, slice_metrics in result.slicing_metrics:
-        if slice_key:
+    for per_slice in tfma.load_metrics(evaluation_uri):
+        if per_slice.slice_key.single_slice_keys:
             continue
-        for _, by_class in slice_metrics.items():
-            for name, value in by_class.get("", {}).items():
-                if "doubleValue" in value:
-                    metrics[name] = value["doubleValue"]
+        for entry in per_slice.metric_keys_and_values:
+            key = entry.key
+            if key.is_diff or key.model_name not in ("", "candidate") or key.HasField("sub_key"):
+                continue
+            if entry.value.HasField("double_value"):
+                metrics[key.name] = entry.value.double_value.value
     return metrics
 
 

@@ -1,8 +1,9 @@
 """The TFX pipeline: one DAG from CSV rows to a blessed, pushed model.
 
-    CsvExampleGen -> StatisticsGen -> ImportSchemaGen (curated schema)
-      -> ExampleValidator -> FeatureSelection -> Transform -> Trainer
-      -> Resolver (latest blessed model) -> Evaluator -> Pusher
+    CsvExampleGen -> StatisticsGen -> ExampleValidator (vs. ImportSchemaGen's
+      curated schema) -> DataValidationGate (stops bad data; drift vs. the
+      last accepted statistics) -> FeatureSelection -> Transform -> Trainer
+      -> baseline Resolver (latest blessed model) -> Evaluator -> Pusher
 
 `create_pipeline` takes everything from a `PipelineConfig`, so the same code
 runs under LocalDagRunner, in tests on temporary folders, and on Kubeflow.

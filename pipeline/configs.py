@@ -60,7 +60,7 @@ class PipelineConfig:
     output_dir: str = "outputs"
     schema_path: str = str(PROJECT_ROOT / "schema" / "schema.pbtxt")
     pipeline_name: str = PIPELINE_NAME
-    train_steps: int = 3000
+    train_steps: int = 2000
     eval_steps: int = 50
     hyperparameters: dict = field(default_factory=dict)
     thresholds: EvaluationThresholds = field(default_factory=EvaluationThresholds)

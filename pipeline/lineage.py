@@ -38,18 +38,10 @@ from dataclasses import asdict, dataclass, field
 
 from ml_metadata.proto import metadata_store_pb2
 
-from pipeline.summary import open_store
+from pipeline.summary import STATE_NAMES, open_store
 
 _OUTPUT_EVENTS = (metadata_store_pb2.Event.OUTPUT,)
 _INPUT_EVENTS = (metadata_store_pb2.Event.INPUT,)
-_STATES = {
-    metadata_store_pb2.Execution.COMPLETE: "ran",
-    metadata_store_pb2.Execution.CACHED: "cached",
-    metadata_store_pb2.Execution.FAILED: "FAILED",
-    metadata_store_pb2.Execution.RUNNING: "running",
-    metadata_store_pb2.Execution.NEW: "new",
-    metadata_store_pb2.Execution.CANCELED: "canceled",
-}
 # Artifact and execution properties worth showing (the rest is TFX bookkeeping).
 _ARTIFACT_PROPERTIES = (
     "span", "version", "split_names", "input_fingerprint", "selected", "blessed",
@@ -276,7 +268,7 @@ class MetadataGraph:
         return Step(
             component=self.component(execution),
             execution_id=execution.id,
-            state=_STATES.get(execution.last_known_state, str(execution.last_known_state)),
+            state=STATE_NAMES.get(execution.last_known_state, str(execution.last_known_state)),
             run_id=self.run_of(execution),
             started=execution.create_time_since_epoch / 1000.0,
             finished=execution.last_update_time_since_epoch / 1000.0,
@@ -393,7 +385,7 @@ def list_runs(graph: MetadataGraph) -> list[RunInfo]:
         executions = graph.run_executions(run_id)
         states: dict[str, int] = {}
         for execution in executions:
-            state = _STATES.get(execution.last_known_state, "?")
+            state = STATE_NAMES.get(execution.last_known_state, "?")
             states[state] = states.get(state, 0) + 1
         pushed = _run_pushed(graph, executions)
         runs.append(

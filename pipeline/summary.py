@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-_STATE_NAMES = {
+STATE_NAMES = {
     metadata_store_pb2.Execution.COMPLETE: "ran",
     metadata_store_pb2.Execution.CACHED: "cached",
     metadata_store_pb2.Execution.FAILED: "FAILED",
@@ -81,7 +81,7 @@ def component_runs(store: metadata_store.MetadataStore, run_id: str) -> list[Com
     return [
         ComponentRun(
             component=_node_name(store, e.id),
-            state=_STATE_NAMES.get(e.last_known_state, str(e.last_known_state)),
+            state=STATE_NAMES.get(e.last_known_state, str(e.last_known_state)),
             seconds=(e.last_update_time_since_epoch - e.create_time_since_epoch) / 1000.0,
             execution_id=e.id,
         )

@@ -24,7 +24,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--train-steps", type=int, default=defaults.train_steps,
                         help="training steps (default: %(default)s)")
     parser.add_argument("--eval-steps", type=int, default=defaults.eval_steps,
-                        help="validation steps during training (default: %(default)s)")
+                        help="eval-split batches scored for the training curve "
+                             "(default: %(default)s)")
     parser.add_argument("--no-cache", action="store_true",
                         help="re-run every component even if its inputs are unchanged")
     parser.add_argument("--beam-arg", action="append", default=None, metavar="FLAG",

@@ -93,6 +93,11 @@ def run_fn(fn_args: FnArgs) -> None:
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     x_train, y_train = _load(fn_args, fn_args.train_files, tf_transform_output)
     x_eval, y_eval = _load(fn_args, fn_args.eval_files, tf_transform_output)
+    # The training curve scores `eval_steps` batches of the eval split per
+    # point (the Evaluator later scores all of it).
+    if fn_args.eval_steps:
+        rows = fn_args.eval_steps * hparams.batch_size
+        x_eval, y_eval = {k: v[:rows] for k, v in x_eval.items()}, y_eval[:rows]
     keras.utils.set_random_seed(hparams.seed)
     model = build_keras_model(tf_transform_output, hparams)
     started = time.time()

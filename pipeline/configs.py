@@ -97,10 +97,9 @@ class PipelineConfig:
         return self.serving_base_path or os.path.join(self.output_dir, "serving_model", MODEL_NAME)
 
 
-def default_beam_args(data_root: str, cores: int | None = None) -> list[str]:
-    """Direct-runner flags that follow the data size (small: in memory)."""
-    size = sum(p.stat().st_size for p in Path(data_root).rglob("*") if p.is_file())
-    if size <= IN_MEMORY_MAX_BYTES:
+def default_beam_args(input_bytes: int, cores: int | None = None) -> list[str]:
+    """Direct-runner flags that follow the size of the CSV input (small: in memory)."""
+    if input_bytes <= IN_MEMORY_MAX_BYTES:
         return ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
     workers = cores or os.cpu_count() or 1
     return ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]

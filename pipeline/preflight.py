@@ -92,6 +92,11 @@ def check_data(data_root: str) -> list[Path]:
     return files
 
 
+def check_schema(schema_path: str) -> None:
+    if not Path(schema_path).is_file():
+        raise InputError(f"schema file not found: {schema_path}")
+
+
 def check_output_dir(output_dir: str) -> None:
     """The output folder exists or can be created, and a file can be written in it."""
     try:

@@ -13,10 +13,6 @@ from pipeline.configs import PipelineConfig, default_beam_args
 from pipeline.lock import RunLockedError, run_lock
 
 
-class RunError(Exception):
-    """A run cannot start or did not finish; its message is one readable line."""
-
-
 def skip_tfx_sdist_for_direct_runner() -> None:
     """Stop TFX from building an sdist of itself before each Beam component.
 
@@ -25,21 +21,22 @@ def skip_tfx_sdist_for_direct_runner() -> None:
     interpreter (or in local subprocesses of it) where TFX is already
     installed, so for local runs the sdist is pure cost.
     """
-    from tfx.dsl.components.base import base_beam_executor
     from tfx.utils import dependency_utils
 
     def _unchanged(beam_pipeline_args: list[str]) -> list[str]:
         return beam_pipeline_args
 
+    # base_beam_executor looks the function up on this module at each call.
     dependency_utils.make_beam_dependency_flags = _unchanged
-    base_beam_executor.dependency_utils = dependency_utils
 
 
 def config_from_args(args: argparse.Namespace) -> PipelineConfig:
     """The run's configuration, once its input and output pass the preflight checks."""
-    preflight.check_data(args.data_root)
+    files = preflight.check_data(args.data_root)
+    preflight.check_schema(args.schema)
     preflight.check_output_dir(args.output_dir)
-    beam_args = args.beam_arg if args.beam_arg else default_beam_args(args.data_root)
+    input_bytes = sum(path.stat().st_size for path in files)
+    beam_args = args.beam_arg or default_beam_args(input_bytes)
     return PipelineConfig(
         input_pattern=preflight.input_pattern(args.data_root),
         allowed_anomalies=tuple(args.allow_anomaly),

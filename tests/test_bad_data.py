@@ -108,6 +108,22 @@ def test_unwritable_output_folder_gives_one_clear_line(tmp_path: Path):
     assert "cannot write to output folder" in result.stderr
 
 
+def test_missing_schema_gives_one_clear_line(tmp_path: Path):
+    output = tmp_path / "out"
+    result = run_cli("--schema", str(tmp_path / "nope.pbtxt"), "--output-dir", str(output))
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"error: schema file not found: {tmp_path / 'nope.pbtxt'}"
+    assert not output.exists()
+
+
+def test_beam_mode_follows_the_input_size():
+    from pipeline.configs import IN_MEMORY_MAX_BYTES, default_beam_args
+
+    assert "--direct_running_mode=in_memory" in default_beam_args(IN_MEMORY_MAX_BYTES)
+    big = default_beam_args(IN_MEMORY_MAX_BYTES + 1, cores=2)
+    assert big == ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
+
+
 # ------------------------------------------------------------------ the gate
 
 

@@ -21,7 +21,6 @@ from google.protobuf.message import Message
 # Direct imports rather than the `v1` facade, which also loads the Google Cloud
 # AI Platform extensions (google.cloud.aiplatform): seconds of every run's start.
 from tfx.components import (
-    CsvExampleGen,
     Evaluator,
     ExampleValidator,
     StatisticsGen,
@@ -44,6 +43,7 @@ from tfx.types import Channel, standard_artifacts
 from models import features
 from pipeline.baseline import BaselineForCandidateStrategy
 from pipeline.configs import PREPROCESSING_FN, RUN_FN, PipelineConfig
+from pipeline.csv_example_gen import CsvExampleGen
 from pipeline.feature_selection import FeatureSelectionComponent
 from pipeline.gate import DataValidationGate, LatestIfAnyStrategy, ValidatedStatistics
 from pipeline.pusher import ServingPusher

@@ -57,8 +57,9 @@ MAX_IN_MEMORY_CSV_BYTES = 512 * 1024**2
 
 ENCODE_BATCH_ROWS = 65_536
 SHUFFLE_SEED = 0
-# Output shards of about this many bytes of serialized examples (before gzip).
-SHARD_BYTES = 32 * 1024**2
+# Output shards of about this many bytes of serialized examples (before gzip):
+# enough shards that Beam's workers get even shares.
+SHARD_BYTES = 8 * 1024**2
 MAX_SHARDS = 64
 
 

@@ -175,6 +175,7 @@ def baseline_resolver(config: PipelineConfig, trainer: Trainer) -> Resolver:
 
 def create_components(config: PipelineConfig) -> list[BaseNode]:
     """Every component of the pipeline, wired together, in execution order."""
+    train_buckets, eval_buckets = config.split_buckets
     example_gen = CsvExampleGen(
         input_base=config.data_root,
         input_config=example_gen_pb2.Input(
@@ -183,8 +184,8 @@ def create_components(config: PipelineConfig) -> list[BaseNode]:
         output_config=example_gen_pb2.Output(
             split_config=example_gen_pb2.SplitConfig(
                 splits=[
-                    example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=4),
-                    example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=1),
+                    example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=train_buckets),
+                    example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=eval_buckets),
                 ]
             )
         ),
@@ -227,10 +228,13 @@ def create_components(config: PipelineConfig) -> list[BaseNode]:
         # StatisticsGen already describes the raw data; Transform's own pre- and
         # post-transform statistics would cost a second and third pass over it.
         disable_statistics=True,
+        # The Trainer applies the transform graph itself, in large batches:
+        # writing a transformed copy of every example costs more than that.
+        materialize=False,
     )
     trainer = Trainer(
         run_fn=RUN_FN,
-        examples=transform.outputs["transformed_examples"],
+        examples=example_gen.outputs["examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=selection.outputs["transform_schema"],
         train_args=step_args(

@@ -50,8 +50,9 @@ def input_files(data_root: str) -> list[Path]:
     return files
 
 
-def check_csv(path: Path) -> list[str]:
-    """The header of a readable CSV file with at least one row, all rows as wide as it."""
+def check_csv(path: Path) -> tuple[list[str], int]:
+    """The header and row count of a readable CSV file with at least one row, all
+    rows as wide as the header."""
     if path.stat().st_size == 0:
         raise InputError(f"{path} is empty")
     with open(path, "rb") as f:
@@ -78,18 +79,19 @@ def check_csv(path: Path) -> list[str]:
         raise InputError(f"{path} does not start with a CSV header line of column names")
     if rows == 0:
         raise InputError(f"{path} has a header but no rows")
-    return header
+    return header, rows
 
 
-def check_data(data_root: str) -> list[Path]:
-    """Every input file is usable CSV and they all share one header."""
+def check_data(data_root: str) -> tuple[list[Path], int]:
+    """The input files and their total rows, once every file is usable CSV and
+    they all share one header."""
     files = input_files(data_root)
-    headers = {path: check_csv(path) for path in files}
+    checked = {path: check_csv(path) for path in files}
     first = files[0]
-    for path, header in headers.items():
-        if header != headers[first]:
+    for path, (header, _) in checked.items():
+        if header != checked[first][0]:
             raise InputError(f"{path} has different columns from {first}")
-    return files
+    return files, sum(rows for _, rows in checked.values())
 
 
 def check_schema(schema_path: str) -> None:

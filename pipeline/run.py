@@ -9,7 +9,7 @@ import sys
 import time
 
 from pipeline import preflight, progress
-from pipeline.configs import PipelineConfig, default_beam_args
+from pipeline.configs import PipelineConfig, default_beam_args, split_buckets
 from pipeline.lock import RunLockedError, run_lock
 
 
@@ -32,7 +32,7 @@ def skip_tfx_sdist_for_direct_runner() -> None:
 
 def config_from_args(args: argparse.Namespace) -> PipelineConfig:
     """The run's configuration, once its input and output pass the preflight checks."""
-    files = preflight.check_data(args.data_root)
+    files, rows = preflight.check_data(args.data_root)
     preflight.check_schema(args.schema)
     preflight.check_output_dir(args.output_dir)
     input_bytes = sum(path.stat().st_size for path in files)
@@ -47,6 +47,7 @@ def config_from_args(args: argparse.Namespace) -> PipelineConfig:
         eval_steps=args.eval_steps,
         enable_cache=not args.no_cache,
         beam_pipeline_args=tuple(beam_args),
+        split_buckets=split_buckets(rows),
     )
 
 

@@ -1,0 +1,173 @@
+"""The columnar CsvExampleGen executor writes what TFX's stock executor writes.
+
+Both executors run for real (the stock one through Beam's in-memory runner) on
+a CSV with the awkward cases: empty cells, quoted commas and line breaks,
+integer and float columns, a column mixing integers and floats.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import tensorflow as tf
+from tfx.components.example_gen.csv_example_gen import executor as stock
+from tfx.components.util import examples_utils
+from tfx.proto import example_gen_pb2
+from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
+from tfx.utils import proto_utils
+
+from pipeline import csv_example_gen
+from pipeline.configs import split_buckets
+
+CSV = "\n".join(
+    [
+        "trip_id,fare,miles,payment_type,company,note",
+        "1,5.25,1,Cash,Flash Cab,plain",
+        '2,,2.5,Credit Card,"Taxi, Inc.",',
+        '3,12,,Cash,,"two',
+        'lines"',
+        '4,7.0,0.3,,Blue Ribbon,"say ""hi"""',
+        "5,3.5,10,Credit Card,Flash Cab,plain",
+        "",
+    ]
+)
+
+
+def _rows(n: int) -> str:
+    lines = [
+        f"{i},{i % 17}.5,{i % 5},{'Cash' if i % 3 else 'Credit Card'},C{i % 4},x" for i in range(n)
+    ]
+    return "trip_id,fare,miles,payment_type,company,note\n" + "\n".join(lines) + "\n"
+
+
+def _run(
+    executor_class, data_dir: Path, out_dir: Path, split_config=None
+) -> standard_artifacts.Examples:
+    examples = standard_artifacts.Examples()
+    examples.uri = str(out_dir)
+    output = example_gen_pb2.Output(
+        split_config=split_config
+        or example_gen_pb2.SplitConfig(
+            splits=[
+                example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=4),
+                example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=1),
+            ]
+        )
+    )
+    exec_properties = {
+        standard_component_specs.INPUT_BASE_KEY: str(data_dir),
+        standard_component_specs.INPUT_CONFIG_KEY: proto_utils.proto_to_json(
+            example_gen_pb2.Input(
+                splits=[example_gen_pb2.Input.Split(name="single_split", pattern="*.csv")]
+            )
+        ),
+        standard_component_specs.OUTPUT_CONFIG_KEY: proto_utils.proto_to_json(output),
+        standard_component_specs.OUTPUT_DATA_FORMAT_KEY: example_gen_pb2.FORMAT_TF_EXAMPLE,
+    }
+    context = executor_class.Context(
+        beam_pipeline_args=["--direct_running_mode=in_memory"], tmp_dir=str(out_dir / "tmp")
+    )
+    outputs = {standard_component_specs.EXAMPLES_KEY: [examples]}
+    executor_class(context).Do({}, outputs, exec_properties)
+    return examples
+
+
+def _split(examples: standard_artifacts.Examples, split: str) -> Counter:
+    """The split's examples, as comparable (feature, kind, values) tuples."""
+    files = glob.glob(os.path.join(artifact_utils.get_split_uri([examples], split), "*.gz"))
+    assert files, f"no files in split {split}"
+    rows = Counter()
+    for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
+        example = tf.train.Example.FromString(record.numpy())
+        row = []
+        for name, feature in example.features.feature.items():
+            kind = feature.WhichOneof("kind")
+            row.append((name, kind, tuple(getattr(feature, kind).value)))
+        rows[tuple(sorted(row))] += 1
+    return rows
+
+
+@pytest.fixture()
+def data_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "a.csv").write_text(CSV)
+    return folder
+
+
+def test_same_examples_and_properties_as_the_stock_executor(data_dir: Path, tmp_path: Path):
+    ours = _run(csv_example_gen.Executor, data_dir, tmp_path / "ours")
+    theirs = _run(stock.Executor, data_dir, tmp_path / "stock")
+    # Splits may differ (different hash keys); the union must be identical.
+    everything = _split(ours, "train") + _split(ours, "eval")
+    assert everything == _split(theirs, "train") + _split(theirs, "eval")
+    assert examples_utils.get_payload_format(ours) == examples_utils.get_payload_format(theirs)
+    assert examples_utils.get_file_format(ours) == examples_utils.get_file_format(theirs)
+    assert ours.split_names == theirs.split_names
+
+
+def test_types_and_empty_cells_follow_csv_example_gen(data_dir: Path, tmp_path: Path):
+    ours = _run(csv_example_gen.Executor, data_dir, tmp_path / "ours")
+    rows = {
+        dict((n, v) for n, _, v in row)["trip_id"]: {n: (k, v) for n, k, v in row}
+        for row in _split(ours, "train") + _split(ours, "eval")
+    }
+    assert rows[(2,)]["fare"] == ("float_list", ())  # an empty cell: present, no value
+    assert rows[(3,)]["fare"] == ("float_list", (12.0,))  # "12" in a float column
+    assert rows[(1,)]["miles"] == ("float_list", (1.0,))  # "1" with "2.5" elsewhere: FLOAT
+    assert rows[(2,)]["company"] == ("bytes_list", (b"Taxi, Inc.",))
+    assert rows[(3,)]["note"] == ("bytes_list", (b"two\nlines",))
+    assert rows[(4,)]["note"] == ("bytes_list", (b'say "hi"',))
+
+
+def test_split_is_by_row_content_and_repeatable(tmp_path: Path):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "a.csv").write_text(_rows(2000) + _rows(2000).split("\n", 1)[1])  # every row twice
+    first = _run(csv_example_gen.Executor, folder, tmp_path / "first")
+    second = _run(csv_example_gen.Executor, folder, tmp_path / "second")
+    train, evaluation = _split(first, "train"), _split(first, "eval")
+    assert (train, evaluation) == (_split(second, "train"), _split(second, "eval"))
+    assert not set(train) & set(evaluation), "a duplicated row landed in both splits"
+    assert all(count == 2 for count in (train + evaluation).values())
+    assert 0.15 < sum(evaluation.values()) / 4000 < 0.25
+
+
+def test_shards_cover_the_split_in_shuffled_order(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(csv_example_gen, "SHARD_BYTES", 4096)
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "a.csv").write_text(_rows(3000))
+    examples = _run(csv_example_gen.Executor, folder, tmp_path / "out")
+    split_dir = artifact_utils.get_split_uri([examples], "train")
+    files = sorted(glob.glob(os.path.join(split_dir, "*.gz")))
+    assert len(files) > 2
+    ids = [
+        tf.train.Example.FromString(r.numpy()).features.feature["trip_id"].int64_list.value[0]
+        for r in tf.data.TFRecordDataset(files, compression_type="GZIP")
+    ]
+    assert len(ids) == len(set(ids)) and ids != sorted(ids)
+
+
+def test_unsupported_configurations_fall_back_to_the_stock_executor(data_dir: Path, tmp_path: Path):
+    by_feature = example_gen_pb2.SplitConfig(
+        splits=[
+            example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=1),
+            example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=1),
+        ],
+        partition_feature_name="payment_type",
+    )
+    ours = _run(csv_example_gen.Executor, data_dir, tmp_path / "ours", by_feature)
+    theirs = _run(stock.Executor, data_dir, tmp_path / "stock", by_feature)
+    assert _split(ours, "train") == _split(theirs, "train")
+    assert _split(ours, "eval") == _split(theirs, "eval")
+
+
+def test_eval_split_is_a_fifth_of_rows_up_to_a_cap():
+    assert split_buckets(15_002) == (4, 1)
+    assert split_buckets(400_000) == (4, 1)
+    assert split_buckets(1_000_000) == (9, 1)

@@ -127,6 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
                                     + "); --sdk_container_image=IMAGE is added unless a "
                                     "flag says how workers get their code",
                                     "KFP_BEAM_ARGS, space-separated"))
+    run.add_argument("--allow-anomaly", action="append", metavar="FEATURE[:TYPE]",
+                     default=shlex.split(env("KFP_ALLOW_ANOMALIES", "")),
+                     help=_env_help("let the validation gate pass this anomaly (a feature, or "
+                                    "feature:ANOMALY_TYPE as the gate prints it); repeatable; "
+                                    "compiled into the spec",
+                                    "KFP_ALLOW_ANOMALIES, space-separated"))
     run.add_argument("--no-cache", action="store_true",
                      default=env("KFP_NO_CACHE", "") not in ("", "0", "false"),
                      help=_env_help("re-run every component even if its inputs are unchanged",
@@ -219,6 +225,7 @@ def config_from_args(args: argparse.Namespace) -> PipelineConfig:
         eval_steps=args.eval_steps,
         beam_pipeline_args=beam_args(args.beam_arg or DEFAULT_BEAM_ARGS, args.image),
         enable_cache=not args.no_cache,
+        allowed_anomalies=tuple(args.allow_anomaly),
         local_metadata=False,
         pipeline_root_path=root,
         serving_base_path=args.serving_base or None,

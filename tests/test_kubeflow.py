@@ -567,3 +567,17 @@ def test_documented_beam_args_are_beam_options_that_need_no_tfx_staging():
         assert unknown == [], f"not Beam options: {unknown}"
         # With the flags unchanged, TFX skips building an sdist of itself for the workers.
         assert dependency_utils.make_beam_dependency_flags(flags) == flags
+
+
+def test_allowed_anomalies_are_compiled_into_the_gate(tmp_path: Path):
+    from pipeline.pipeline import create_pipeline
+
+    args = kubeflow_runner.build_parser().parse_args(
+        ["--pipeline-root", PIPELINE_ROOT, "--image", IMAGE, "--output-dir", str(tmp_path),
+         "--allow-anomaly", "payment_type:ENUM_TYPE_UNEXPECTED_STRING_VALUES",
+         "--allow-anomaly", "company"]
+    )
+    pipeline = create_pipeline(kubeflow_runner.config_from_args(args))
+    (gate,) = [c for c in pipeline.components if c.id == "DataValidationGate"]
+    allowed = gate.exec_properties["allowed_anomalies"]
+    assert allowed == "payment_type:ENUM_TYPE_UNEXPECTED_STRING_VALUES,company"

@@ -137,20 +137,21 @@ class RunData:
     run_id: str
     executions: list = field(default_factory=list)
 
+    def _latest_output(self, key: str, type_name: str) -> tuple:
+        """(execution, artifact) of the run's latest output `key` of type `type_name`."""
+        for execution in reversed(self.executions):
+            for artifact in self.graph.outputs(execution.id).get(key, []):
+                if self.graph.artifact_type(artifact) == type_name:
+                    return execution, artifact
+        return None, None
+
     def output(self, key: str, type_name: str):
         """The artifact under output `key` of type `type_name` in this run, if any."""
-        for execution in reversed(self.executions):
-            for artifact in self.graph.outputs(execution.id).get(key, []):
-                if self.graph.artifact_type(artifact) == type_name:
-                    return artifact
-        return None
+        return self._latest_output(key, type_name)[1]
 
     def execution_with_output(self, key: str, type_name: str):
-        for execution in reversed(self.executions):
-            for artifact in self.graph.outputs(execution.id).get(key, []):
-                if self.graph.artifact_type(artifact) == type_name:
-                    return execution
-        return None
+        """The execution that produced that artifact, if any."""
+        return self._latest_output(key, type_name)[0]
 
 
 def load_run(metadata_path: str, run_id: str | None = None) -> RunData:

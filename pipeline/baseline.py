@@ -1,81 +1,88 @@
-"""Which model the Evaluator compares a candidate with.
+"""Where the pipeline's two baselines live, found from inside components.
 
-TFX's LatestBlessedModelStrategy returns the latest blessed model. When a run
-changes nothing, the cached Trainer's candidate *is* that model, so the
-Evaluator would get a new input (the candidate as its own baseline), run again,
-and the Pusher after it: a re-run with nothing changed would never be fully
-cached, and would spend most of its time comparing a model with itself.
+* The Evaluator compares a candidate with **the model currently served**: the
+  newest numeric version folder under the serving base, the one TF Serving's
+  default version policy serves.
+* The validation gate checks drift against **the statistics it last accepted**:
+  each time it lets data through, it records where those statistics are in a
+  small JSON file at a fixed place under the pipeline root.
 
-This strategy runs after the Trainer. When the latest blessed model is this
-run's candidate, it returns the baseline that candidate was blessed against
-(recorded by the Evaluator on the blessing), so the Evaluator's inputs are
-exactly those of the run that blessed it and its result is reused from cache.
-Otherwise it is TFX's strategy unchanged. Kubeflow V2 compiles only TFX's own
-strategies, so remote pipelines use LatestBlessedModelStrategy.
+Both are looked up by the component that needs them, at run time, with
+TensorFlow's file I/O (local folders, gs://). No ML Metadata query and no TFX
+Resolver node is involved, so the same DAG runs under the local runner,
+Airflow, Vertex AI Pipelines and open-source Kubeflow Pipelines, whose v2
+backend implements only container and importer executors (no resolvers).
 """
 
 from __future__ import annotations
 
-from ml_metadata.proto import metadata_store_pb2
-from tfx.components.evaluator import constants
-from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
-    LatestBlessedModelStrategy,
-)
+import json
+import os
+import time
+import uuid
 
-MODEL_KEY = "model"
-BLESSING_KEY = "model_blessing"
-_DONE = {metadata_store_pb2.Execution.COMPLETE, metadata_store_pb2.Execution.CACHED}
+from tfx.dsl.io import fileio
 
-
-class BaselineForCandidateStrategy(LatestBlessedModelStrategy):
-    """The latest blessed model, unless that is the candidate itself (see module doc)."""
-
-    def __init__(self, trainer_node: str):
-        self._trainer_node = trainer_node  # ML Metadata node context: "<pipeline>.Trainer"
-
-    def resolve_artifacts(self, store, input_dict):
-        models = list(input_dict.get(MODEL_KEY, []))
-        blessings = list(input_dict.get(BLESSING_KEY, []))
-        result = super().resolve_artifacts(store, input_dict)
-        if not result or not result[MODEL_KEY]:
-            return result
-        if result[MODEL_KEY][0].id != candidate_model_id(store, self._trainer_node):
-            return result
-        baseline_id = result[BLESSING_KEY][0].get_int_custom_property(
-            constants.ARTIFACT_PROPERTY_BASELINE_MODEL_ID_KEY
-        )
-        return {
-            MODEL_KEY: [m for m in models if m.id == baseline_id],
-            BLESSING_KEY: blessing_of(blessings, baseline_id),
-        }
+SAVED_MODEL_FILE = "saved_model.pb"
+# Under the pipeline root: <pipeline_root>/baselines/accepted_statistics.json
+BASELINES_DIR = "baselines"
+ACCEPTED_STATISTICS_FILE = "accepted_statistics.json"
 
 
-def blessing_of(blessings: list, model_id: int) -> list:
-    """The latest positive blessing of `model_id`, as a 0- or 1-element list."""
-    matching = [
-        b
-        for b in blessings
-        if b.get_int_custom_property(constants.ARTIFACT_PROPERTY_CURRENT_MODEL_ID_KEY) == model_id
-        and b.get_int_custom_property(constants.ARTIFACT_PROPERTY_BLESSED_KEY) == 1
-    ]
-    return sorted(matching, key=lambda b: b.id)[-1:]
+def existing_versions(base_directory: str) -> list[int]:
+    """The numeric version folders under a TF Serving base path, ascending."""
+    if not fileio.isdir(base_directory):
+        return []
+    return sorted(
+        int(name.rstrip("/")) for name in fileio.listdir(base_directory)
+        if name.rstrip("/").isdigit()
+    )
 
 
-def candidate_model_id(store, trainer_node: str) -> int | None:
-    """The model the latest finished Trainer execution output (ran or cached)."""
-    context = store.get_context_by_type_and_name("node", trainer_node)
-    if context is None:
+def served_model(base_directory: str) -> tuple[int, str] | None:
+    """(version, folder) of the model TF Serving serves from `base_directory`, or None.
+
+    TF Serving's default policy serves the highest version number; a folder
+    without saved_model.pb (never the case for what the Pusher publishes) is
+    skipped, as TF Serving would fail to load it.
+    """
+    for version in reversed(existing_versions(base_directory)):
+        folder = os.path.join(base_directory, str(version))
+        if fileio.exists(os.path.join(folder, SAVED_MODEL_FILE)):
+            return version, folder
+    return None
+
+
+def accepted_statistics_file(pipeline_root: str) -> str:
+    """The pointer file to the statistics the gate last accepted."""
+    return os.path.join(pipeline_root, BASELINES_DIR, ACCEPTED_STATISTICS_FILE)
+
+
+def read_accepted_statistics(pointer_file: str) -> dict | None:
+    """What the gate last accepted ({"uri", "split_names", "span", ...}), or None."""
+    if not fileio.exists(pointer_file):
         return None
-    executions = [
-        e for e in store.get_executions_by_context(context.id) if e.last_known_state in _DONE
-    ]
-    if not executions:
-        return None
-    latest = max(executions, key=lambda e: e.id)
-    events = store.get_events_by_execution_ids([latest.id])
-    outputs = [
-        e for e in events
-        if e.type == metadata_store_pb2.Event.OUTPUT and e.path.steps
-        and e.path.steps[0].key == "model"
-    ]
-    return outputs[0].artifact_id if outputs else None
+    with fileio.open(pointer_file, "r") as f:
+        record = json.loads(f.read())
+    return record if isinstance(record, dict) and record.get("uri") else None
+
+
+def record_accepted_statistics(pointer_file: str, record: dict) -> None:
+    """Point the next drift check at `record["uri"]`, replacing the file in one step.
+
+    Locally the file is written beside its final name and renamed over it, so
+    a run killed midway leaves the previous baseline intact; object stores
+    replace a whole object in one write.
+    """
+    fileio.makedirs(os.path.dirname(pointer_file))
+    text = json.dumps({**record, "accepted_at": time.time()}, indent=1, sort_keys=True)
+    if "://" in pointer_file:
+        with fileio.open(pointer_file, "w") as f:
+            f.write(text)
+        return
+    staged = f"{pointer_file}.{uuid.uuid4().hex}.tmp"
+    with open(staged, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(staged, pointer_file)

@@ -7,8 +7,11 @@ what is wrong with it, unless the user explicitly allowed that anomaly
 (`--allow-anomaly FEATURE[:TYPE]`).
 
 On success it publishes `ValidatedStatistics` (a copy of the statistics it
-accepted): the baseline that the next run's drift check compares against. A
-failed gate publishes nothing, so drifted data never becomes the new baseline.
+accepted) and points `<pipeline_root>/baselines/accepted_statistics.json` at
+it (pipeline/baseline.py): the baseline the next run's drift check compares
+against. A failed gate publishes nothing, so drifted data never becomes the
+new baseline. The gate reads that file itself rather than through a Resolver
+node, which open-source Kubeflow Pipelines cannot run.
 """
 
 import json
@@ -20,9 +23,10 @@ from tensorflow_data_validation.utils import anomalies_util
 from tensorflow_metadata.proto.v0 import anomalies_pb2, statistics_pb2
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
-from tfx.dsl.input_resolution.strategies.latest_artifact_strategy import LatestArtifactStrategy
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils
+
+from pipeline.baseline import read_accepted_statistics, record_accepted_statistics
 
 REPORT_FILE = "validation.json"
 _STATS_FILE = "FeatureStats.pb"
@@ -36,19 +40,6 @@ class ValidatedStatistics(standard_artifacts.ExampleStatistics):
     """Statistics of data that passed the gate: the baseline for drift checks."""
 
     TYPE_NAME = "ValidatedStatistics"
-
-
-class LatestIfAnyStrategy(LatestArtifactStrategy):
-    """The latest artifact, or nothing on a first run (not a resolution failure).
-
-    TFX's LatestArtifactStrategy reports an error, and records a FAILED
-    resolver execution, whenever no artifact exists yet, which is every first
-    run here. Kubeflow V2 only compiles TFX's own strategy classes, so
-    `create_pipeline` uses this one for local runs only.
-    """
-
-    def resolve_artifacts(self, store, input_dict):
-        return self._resolve(input_dict)
 
 
 class DataValidationError(RuntimeError):
@@ -173,7 +164,7 @@ def DataValidationGate(  # noqa: N802 - TFX components are named like classes
     schema: InputArtifact[standard_artifacts.Schema],
     anomalies: InputArtifact[standard_artifacts.ExampleAnomalies],
     validated_statistics: OutputArtifact[ValidatedStatistics],
-    baseline_statistics: InputArtifact[ValidatedStatistics] = None,
+    accepted_statistics_file: Parameter[str],
     allowed_anomalies: Parameter[str] = "",
 ) -> None:
     """Fail the run on schema anomalies or drift unless explicitly allowed."""
@@ -183,20 +174,35 @@ def DataValidationGate(  # noqa: N802 - TFX components are named like classes
         path = os.path.join(artifact_utils.get_split_uri([anomalies], split), _ANOMALIES_FILE)
         schema_findings += findings(anomalies_util.load_anomalies_binary(path), split)
         schema_findings += presence_findings(_load_split_stats(statistics, split), curated, split)
+    baseline = read_accepted_statistics(accepted_statistics_file)
     drift = []
-    if baseline_statistics is not None:
+    if baseline is not None:
         drift = drift_findings(
             _load_split_stats(statistics, "train"),
-            _load_split_stats(baseline_statistics, "train"),
+            _load_split_stats(_accepted_artifact(baseline), "train"),
             curated,
         )
     blocking, allowed = evaluate(schema_findings, drift, parse_allowed(allowed_anomalies))
     if blocking:
         raise DataValidationError(failure_message(blocking))
-    _publish(statistics, validated_statistics, allowed, baseline_statistics is not None)
+    _publish(statistics, validated_statistics, allowed, baseline)
+    record_accepted_statistics(accepted_statistics_file, {
+        "uri": validated_statistics.uri,
+        "split_names": validated_statistics.split_names,
+        "statistics_uri": statistics.uri,
+        "span": statistics.span,
+    })
 
 
-def _publish(statistics, validated, allowed: list[dict], drift_checked: bool) -> None:
+def _accepted_artifact(record: dict) -> ValidatedStatistics:
+    """The ValidatedStatistics artifact a pointer record names."""
+    artifact = ValidatedStatistics()
+    artifact.uri = record["uri"]
+    artifact.split_names = record["split_names"]
+    return artifact
+
+
+def _publish(statistics, validated, allowed: list[dict], baseline: dict | None) -> None:
     """Copy the accepted statistics and record what was allowed through."""
     validated.split_names = statistics.split_names
     validated.span = statistics.span
@@ -207,7 +213,12 @@ def _publish(statistics, validated, allowed: list[dict], drift_checked: bool) ->
         if tf.io.gfile.exists(os.path.join(target_dir, _STATS_FILE)):
             tf.io.gfile.remove(os.path.join(target_dir, _STATS_FILE))
         tf.io.gfile.copy(source, os.path.join(target_dir, _STATS_FILE))
-    report = {"allowed_anomalies": allowed, "drift_checked": drift_checked}
+    report = {
+        "allowed_anomalies": allowed,
+        "drift_checked": baseline is not None,
+        # Which accepted statistics the drift check compared against.
+        "drift_baseline": baseline,
+    }
     io_utils.write_string_file(os.path.join(validated.uri, REPORT_FILE), json.dumps(report))
 
 

@@ -3,10 +3,13 @@
     CsvExampleGen -> StatisticsGen -> ExampleValidator (vs. ImportSchemaGen's
       curated schema) -> DataValidationGate (stops bad data; drift vs. the
       last accepted statistics) -> FeatureSelection -> Transform -> Trainer
-      -> baseline Resolver (latest blessed model) -> Evaluator -> Pusher
+      -> Evaluator (vs. the model currently served) -> Pusher
 
 `create_pipeline` takes everything from a `PipelineConfig`, so the same code
 runs under LocalDagRunner, in tests on temporary folders, and on Kubeflow.
+Every node is a container component: the two baselines are found by the
+gate and the Evaluator themselves (pipeline/baseline.py), not by Resolver
+nodes, which open-source Kubeflow Pipelines cannot run.
 """
 
 from __future__ import annotations
@@ -20,32 +23,21 @@ from google.protobuf.message import Message
 
 # Direct imports rather than the `v1` facade, which also loads the Google Cloud
 # AI Platform extensions (google.cloud.aiplatform): seconds of every run's start.
-from tfx.components import (
-    Evaluator,
-    ExampleValidator,
-    StatisticsGen,
-    Trainer,
-    Transform,
-)
+from tfx.components import ExampleValidator, StatisticsGen, Trainer, Transform
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.dsl.components.base.base_node import BaseNode
-from tfx.dsl.components.common.resolver import Resolver
-from tfx.dsl.input_resolution.strategies.latest_artifact_strategy import LatestArtifactStrategy
-from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
-    LatestBlessedModelStrategy,
-)
 from tfx.orchestration import metadata
 from tfx.orchestration.data_types import RuntimeParameter
 from tfx.orchestration.pipeline import Pipeline
 from tfx.proto import example_gen_pb2, trainer_pb2
-from tfx.types import Channel, standard_artifacts
 
 from models import features
-from pipeline.baseline import BaselineForCandidateStrategy
+from pipeline.baseline import accepted_statistics_file
 from pipeline.configs import PREPROCESSING_FN, RUN_FN, PipelineConfig
 from pipeline.csv_example_gen import CsvExampleGen
+from pipeline.evaluator import ServedBaselineEvaluator
 from pipeline.feature_selection import FeatureSelectionComponent
-from pipeline.gate import DataValidationGate, LatestIfAnyStrategy, ValidatedStatistics
+from pipeline.gate import DataValidationGate
 from pipeline.pusher import ServingPusher
 
 # Pipeline parameters of a Kubeflow run (see `step_args`).
@@ -150,29 +142,6 @@ def versioned_schema_path(config: PipelineConfig) -> str:
     return str(target / "schema.pbtxt")
 
 
-def baseline_resolver(config: PipelineConfig, trainer: Trainer) -> Resolver:
-    """The Evaluator's baseline: the latest blessed model (see pipeline/baseline.py).
-
-    Locally it resolves after the Trainer, so that a re-run with nothing
-    changed reuses the Evaluator's cached result instead of comparing the
-    candidate with itself.
-    """
-    channels = {
-        "model": Channel(type=standard_artifacts.Model),
-        "model_blessing": Channel(type=standard_artifacts.ModelBlessing),
-    }
-    if config.local_metadata:
-        resolver = Resolver(
-            strategy_class=BaselineForCandidateStrategy,
-            config={"trainer_node": f"{config.pipeline_name}.{trainer.id}"},
-            **channels,
-        )
-        resolver.add_upstream_node(trainer)  # it needs the Trainer's result
-    else:
-        resolver = Resolver(strategy_class=LatestBlessedModelStrategy, **channels)
-    return resolver.with_id("latest_blessed_model_resolver")
-
-
 def create_components(config: PipelineConfig) -> list[BaseNode]:
     """Every component of the pipeline, wired together, in execution order."""
     train_buckets, eval_buckets = config.split_buckets
@@ -195,19 +164,11 @@ def create_components(config: PipelineConfig) -> list[BaseNode]:
     example_validator = ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
     )
-    accepted_statistics = Resolver(
-        strategy_class=(
-            LatestIfAnyStrategy
-            if config.local_metadata
-            else LatestArtifactStrategy
-        ),
-        statistics=Channel(type=ValidatedStatistics),
-    ).with_id("latest_validated_statistics_resolver")
     gate = DataValidationGate(
         statistics=statistics_gen.outputs["statistics"],
         schema=schema_gen.outputs["schema"],
         anomalies=example_validator.outputs["anomalies"],
-        baseline_statistics=accepted_statistics.outputs["statistics"],
+        accepted_statistics_file=accepted_statistics_file(config.pipeline_root),
         allowed_anomalies=",".join(config.allowed_anomalies),
     ).with_id("DataValidationGate")
     selection = FeatureSelectionComponent(
@@ -243,13 +204,12 @@ def create_components(config: PipelineConfig) -> list[BaseNode]:
         eval_args=step_args(config, EVAL_ARGS_PARAMETER, config.eval_steps, trainer_pb2.EvalArgs),
         custom_config=dict(config.hyperparameters),
     )
-    model_resolver = baseline_resolver(config, trainer)
-    evaluator = Evaluator(
+    evaluator = ServedBaselineEvaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
-        baseline_model=model_resolver.outputs["model"],
         eval_config=eval_config(config),
-    )
+        serving_base=config.serving_model_dir,
+    ).with_id("Evaluator")
     # Checks the model loads in core TensorFlow, adds TF Serving warm-up
     # requests from the eval split, and pushes atomically (pipeline/pusher.py).
     pusher = ServingPusher(
@@ -263,12 +223,10 @@ def create_components(config: PipelineConfig) -> list[BaseNode]:
         statistics_gen,
         schema_gen,
         example_validator,
-        accepted_statistics,
         gate,
         selection,
         transform,
         trainer,
-        model_resolver,
         evaluator,
         pusher,
     ]

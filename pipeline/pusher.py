@@ -55,6 +55,7 @@ from tfx.utils import io_utils, path_utils
 
 import serving
 from models import features
+from pipeline.baseline import SAVED_MODEL_FILE, existing_versions
 
 # Batch sizes of the warm-up requests: every power of two up to max_batch_size.
 WARMUP_BATCH_SIZES: tuple[int, ...] = tuple(
@@ -63,7 +64,6 @@ WARMUP_BATCH_SIZES: tuple[int, ...] = tuple(
 TEMP_PREFIX = ".incoming-"  # hidden and non-numeric: TF Serving never loads it
 STALE_TEMP_SECONDS = 3600  # a temporary folder this old belongs to a killed push
 CHECK_TIMEOUT_SECONDS = 300
-SAVED_MODEL_FILE = "saved_model.pb"
 
 # Custom properties of the PushedModel artifact (the first three are TFX Pusher's).
 PUSHED = "pushed"
@@ -195,15 +195,6 @@ def parse_check_output(returncode: int, stdout: str, stderr: str) -> CheckResult
 
 def is_local(path: str) -> bool:
     return "://" not in path
-
-
-def existing_versions(base_directory: str) -> list[int]:
-    if not fileio.isdir(base_directory):
-        return []
-    return sorted(
-        int(name.rstrip("/")) for name in fileio.listdir(base_directory)
-        if name.rstrip("/").isdigit()
-    )
 
 
 def next_version(base_directory: str, now: float | None = None) -> int:

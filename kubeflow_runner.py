@@ -58,6 +58,8 @@ _TITLE_MODULE = "kubeflow_runner"
 
 _PIPELINE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,127}")
 _URI = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s]+")
+# Object storage TensorFlow's file I/O (and so every TFX executor) can use as is.
+SUPPORTED_STORAGE = ("gs://",)
 
 
 class DeployError(Exception):
@@ -180,9 +182,8 @@ def validate(args: argparse.Namespace) -> None:
     places = {"--pipeline-root": args.pipeline_root, "--data-root": args.data_root,
               "--serving-base": args.serving_base}
     for flag, value in places.items():
-        if value and not _is_uri(value):
-            raise DeployError(f"{flag} must be object storage such as gs://BUCKET/path that "
-                              f"every pod can reach, not the local path {value!r}")
+        if value:
+            check_storage_uri(flag, value)
     if not (_is_uri(args.schema) or args.schema.startswith(IMAGE_PROJECT_DIR + "/")):
         raise DeployError(f"--schema must be inside the image ({IMAGE_PROJECT_DIR}/...) or "
                           f"object storage, not the local path {args.schema!r}")
@@ -194,8 +195,24 @@ def validate(args: argparse.Namespace) -> None:
     if args.vertex and not (args.project and args.region):
         raise DeployError("--vertex needs --project and --region "
                           "(or GOOGLE_CLOUD_PROJECT and GOOGLE_CLOUD_REGION)")
-    if args.vertex and not args.pipeline_root.startswith("gs://"):
-        raise DeployError("Vertex AI needs a gs:// --pipeline-root")
+
+
+def check_storage_uri(flag: str, value: str) -> None:
+    """Refuse a place TensorFlow's file I/O cannot write from every pod.
+
+    Every TFX executor reads and writes artifacts by URI with TensorFlow's file
+    system layer, which has gs:// built in. Open-source Kubeflow's default
+    root, minio://..., is a scheme of KFP's own launcher, not a file system
+    TensorFlow knows; s3:// needs tensorflow-io, which the image does not
+    carry; a local path exists only inside one pod.
+    """
+    if value.startswith(SUPPORTED_STORAGE):
+        return
+    scheme = value.split("://")[0] + "://" if _is_uri(value) else None
+    what = f"{scheme} URIs" if scheme else f"the local path {value!r}"
+    raise DeployError(f"{flag} must be Google Cloud Storage (gs://BUCKET/path), the storage "
+                      f"TensorFlow's file I/O reads and writes from every pod; {what} cannot be "
+                      "used (see docs/kubeflow.md)")
 
 
 def beam_args(flags: Iterable[str], image: str) -> tuple[str, ...]:
@@ -255,10 +272,7 @@ def kfp_artifact_titles(nodes: Iterable[Any]) -> Iterator[None]:
     and the generic schema it writes declares no properties, so a type that
     declares some (e.g. a subclass of ExampleStatistics: span, split_names) is
     rejected. Such properties still travel in each artifact's metadata, which
-    the container maps back onto the class's properties. And its resolvers
-    query custom types by the title "tfx.Artifact", which no artifact carries,
-    so a LatestArtifactStrategy resolver of a custom type (the gate's baseline)
-    would never find one: queries use the real title instead. Local runs never
+    the container maps back onto the class's properties. Local runs never
     see these changes: their ML Metadata types and cache stay as they are.
     """
     from tfx.orchestration.kubeflow.v2 import compiler_utils

@@ -32,13 +32,10 @@ from tfx.types import artifact_utils, standard_artifacts, standard_component_spe
 from tfx.types.component_spec import ExecutionParameter
 from tfx.utils import io_utils, json_utils, path_utils
 
-from pipeline.baseline import served_model
+from pipeline.baseline import BASELINE_URI, BASELINE_VERSION, served_model
 
 SERVING_BASE_KEY = "serving_base"
 BASELINE_DIR = "baseline_model"
-# Custom properties on the blessing and evaluation: which served version was compared.
-BASELINE_VERSION = "baseline_version"
-BASELINE_URI = constants.ARTIFACT_PROPERTY_BASELINE_MODEL_URI_KEY
 
 
 class ServedBaselineEvaluatorSpec(standard_component_specs.EvaluatorSpec):

@@ -38,6 +38,7 @@ from dataclasses import asdict, dataclass, field
 
 from ml_metadata.proto import metadata_store_pb2
 
+from pipeline.baseline import BASELINE_URI, BASELINE_VERSION, recorded_baseline
 from pipeline.summary import STATE_NAMES, open_store
 
 _OUTPUT_EVENTS = (metadata_store_pb2.Event.OUTPUT,)
@@ -45,7 +46,7 @@ _INPUT_EVENTS = (metadata_store_pb2.Event.INPUT,)
 # Artifact and execution properties worth showing (the rest is TFX bookkeeping).
 _ARTIFACT_PROPERTIES = (
     "span", "version", "split_names", "input_fingerprint", "selected", "blessed",
-    "pushed", "pushed_version", "pushed_destination", "baseline_model",
+    "pushed", "pushed_version", "pushed_destination", BASELINE_URI, BASELINE_VERSION,
 )
 _EXECUTION_PROPERTIES = ("input_base", "schema_file", "train_args", "custom_config")
 
@@ -124,6 +125,11 @@ def is_unchanged_push(artifact: metadata_store_pb2.Artifact) -> bool:
         return bool(json.loads(check.string_value).get("unchanged"))
     except (ValueError, AttributeError):
         return False
+
+
+def artifact_properties(artifact: metadata_store_pb2.Artifact) -> dict[str, object]:
+    """Every property and custom property of an ML Metadata artifact, as plain values."""
+    return {k: _value(v) for k, v in {**artifact.properties, **artifact.custom_properties}.items()}
 
 
 def _value(value: metadata_store_pb2.Value) -> object:
@@ -510,13 +516,12 @@ def _compact(value: object) -> str:
 
 
 def _baseline_note(step: Step) -> str:
-    baseline = step.inputs.get("baseline_model", [])
-    model = step.inputs.get("model", [])
-    if not baseline:
-        return "no baseline (no model had been blessed before)"
-    if model and baseline[0].id == model[0].id:
-        return f"baseline Model #{baseline[0].id} is this same model (unchanged since its blessing)"
-    return f"compared with baseline Model #{baseline[0].id}"
+    """Which served model the Evaluator compared with (recorded on its blessing)."""
+    blessing = step.outputs.get("blessing", [])
+    baseline = recorded_baseline(blessing[0].properties) if blessing else None
+    if baseline is None:
+        return "no baseline (no model was being served)"
+    return f"compared with served version {baseline[0]} ({baseline[1]})"
 
 
 def headline(lineage: Lineage) -> list[str]:

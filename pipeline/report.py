@@ -32,10 +32,12 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 
+from pipeline.baseline import recorded_baseline
 from pipeline.lineage import (
     LineageError,
     MetadataGraph,
     anomalies_by_split,
+    artifact_properties,
     format_time,
     headline,
     is_unchanged_push,
@@ -746,20 +748,18 @@ def section_roc_calibration(evaluation: Evaluation | None, images: Images) -> st
             "diagonal.</p>" + image)
 
 
-def section_baseline(evaluation: Evaluation | None, baseline_uri: str | None) -> str:
+def section_baseline(evaluation: Evaluation | None, served: tuple[int, str] | None) -> str:
+    """The candidate against the model that was being served when it was evaluated."""
     if evaluation is None:
         return note("No evaluation: the Evaluator did not run in this run.")
     if not evaluation.baseline:
-        return note("No baseline: no model had been blessed before this evaluation was "
+        return note("No baseline: no model was being served when this evaluation was "
                     "computed, so the candidate was judged on the absolute rules alone.")
     candidate, baseline = evaluation.candidate.get((), {}), evaluation.baseline.get((), {})
     rows = [[esc(_METRIC_LABELS[m]), fmt(candidate.get(m)), fmt(baseline.get(m)),
              fmt(candidate.get(f"{m}_diff"))] for m in _METRICS if m in candidate]
-    locations = evaluation.model_locations
-    same = len(locations) > 1 and len(set(locations.values())) == 1
-    intro = (f"<p>Baseline: the latest blessed model, <code>{esc(baseline_uri or '?')}</code>"
-             + (" &mdash; the same model as the candidate (nothing was retrained)." if same
-                else ".") + "</p>")
+    where = f"version {served[0]}, <code>{esc(served[1])}</code>" if served else "?"
+    intro = f"<p>Baseline: the model being served when the candidate was evaluated, {where}.</p>"
     return intro + table(["metric", "candidate", "baseline", "change"], rows)
 
 
@@ -884,7 +884,7 @@ def render(run: RunData, folder: str, output_dir: str) -> str:
     artifact = run.output("evaluation", "ModelEvaluation")
     evaluation = load_evaluation(artifact.uri) if artifact is not None else None
     evaluator = run.execution_with_output("evaluation", "ModelEvaluation")
-    baseline = run.graph.inputs(evaluator.id).get("baseline_model", []) if evaluator else []
+    served = recorded_baseline(artifact_properties(artifact)) if artifact is not None else None
     reused = reused_note(run, evaluator, artifact)
     bodies = {
         "overview": section_overview(run, verdict),
@@ -895,7 +895,7 @@ def render(run: RunData, folder: str, output_dir: str) -> str:
         "evaluation": reused + section_evaluation(evaluation, blessed),
         "slices": section_slices(evaluation, images),
         "roc-calibration": section_roc_calibration(evaluation, images),
-        "baseline": reused + section_baseline(evaluation, baseline[0].uri if baseline else None),
+        "baseline": reused + section_baseline(evaluation, served),
         "push": section_push(run, blessed),
         "lineage": section_lineage(run, output_dir),
     }

@@ -104,12 +104,9 @@ def local_pipeline(tmp_path_factory):
 
 
 def node_of(task: str, node_ids: set[str]) -> str:
-    """The local node a compiled task comes from (TFX splits some resolvers in two)."""
-    if task in node_ids:
-        return task
-    owners = [node for node in node_ids if task.startswith(node + "-")]
-    assert len(owners) == 1, f"compiled task {task!r} matches no local component: {owners}"
-    return owners[0]
+    """The local node a compiled task comes from: one task per node."""
+    assert task in node_ids, f"compiled task {task!r} matches no local component"
+    return task
 
 
 # --------------------------------------------------------------------------- the spec
@@ -159,16 +156,11 @@ def test_every_local_component_is_compiled_with_the_same_dependencies(
 ):
     expected = {node.id: {up.id for up in node.upstream_nodes}
                 for node in local_pipeline.components}
-    # Locally the baseline resolver waits for the Trainer (pipeline/baseline.py
-    # needs its result); remotely it is TFX's own strategy, with no such edge.
-    expected["latest_blessed_model_resolver"].discard("Trainer")
     actual: dict[str, set[str]] = {}
     for name, task in compiled.spec.root.dag.tasks.items():
         node = node_of(name, set(expected))
         actual.setdefault(node, set()).update(
             node_of(dependency, set(expected)) for dependency in task.dependent_tasks)
-    for node, upstream in actual.items():
-        upstream.discard(node)  # the two halves of a split resolver
     assert actual == expected
 
 
@@ -176,17 +168,27 @@ def test_every_executor_runs_in_the_configured_image(compiled: Compiled, local_p
     from tfx.dsl.components.base.base_component import BaseComponent
 
     nodes = {node.id: node for node in local_pipeline.components}
-    images, resolvers = {}, set()
+    images = {}
     for task in compiled.spec.root.dag.tasks:
         executor = executor_of(compiled, task)
         if executor.HasField("container"):
             images[node_of(task, set(nodes))] = executor.container.image
-        elif executor.HasField("resolver"):
-            resolvers.add(node_of(task, set(nodes)))
-    components = {i for i, node in nodes.items() if isinstance(node, BaseComponent)}
-    assert set(images) == components, "every component, and only components, run a container"
+    assert all(isinstance(node, BaseComponent) for node in nodes.values()), "no Resolver nodes"
+    assert set(images) == set(nodes), "every node runs a container"
     assert set(images.values()) == {IMAGE}, images
-    assert resolvers == set(nodes) - components
+
+
+def test_open_source_kfp_can_run_every_executor(compiled: Compiled):
+    """The KFP v2 backend compiles only container and importer executors.
+
+    kubeflow/pipelines backend/src/v2/compiler/visitor.go: "non-container and
+    non-importer executor not implemented"; argocompiler/dag.go: "resolver
+    executors not implemented". Vertex AI runs more kinds; this spec needs none.
+    """
+    kinds = {label: executor.WhichOneof("spec")
+             for label, executor in deployment(compiled).executors.items()}
+    assert kinds and set(kinds.values()) <= {"container", "importer"}, kinds
+    assert "resolver" not in compiled.text
 
 
 def _absolute_paths(text: str) -> set[str]:
@@ -213,7 +215,7 @@ def test_data_model_and_metadata_live_on_the_cluster(compiled: Compiled):
 
 
 def test_ml_metadata_is_the_clusters_own():
-    """No SQLite store; and create_pipeline picks resolvers Kubeflow can compile."""
+    """No SQLite store on the cluster: ML Metadata is the backend's own."""
     from pipeline.pipeline import create_pipeline
 
     args = kubeflow_runner.build_parser().parse_args(
@@ -308,17 +310,6 @@ def test_code_the_spec_names_is_importable_and_in_the_image(compiled: Compiled):
     assert f"{kubeflow_runner._TITLE_MODULE}.FeatureSelection" in custom
     for title in custom:
         assert issubclass(import_utils.import_class_by_path(title), Artifact)
-
-
-def test_resolvers_query_titles_that_tasks_produce(compiled: Compiled):
-    """A latest-artifact resolver finds only artifacts some task records under that title."""
-    produced = set(re.findall(r"title: ([\w.]+)", compiled.text))
-    queried = set()
-    for executor in deployment(compiled).executors.values():
-        for query in executor.resolver.output_artifact_queries.values():
-            queried.update(re.findall(r'schema_title="([^"]+)"', query.filter))
-    assert queried, "the pipeline has resolvers"
-    assert queried <= produced
 
 
 # --------------------------------------------------------------------------- compile-time shims
@@ -478,7 +469,13 @@ def test_vertex_without_credentials_fails_in_one_line(tmp_path: Path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--pipeline-root", "/tmp/root", "--image", IMAGE], "--pipeline-root must be object"),
+    (["--pipeline-root", "/tmp/root", "--image", IMAGE],
+     "--pipeline-root must be Google Cloud Storage (gs://BUCKET/path)"),
+    (["--pipeline-root", "minio://mlpipeline/v2/artifacts", "--image", IMAGE],
+     "minio:// URIs cannot be used"),
+    (["--pipeline-root", "s3://bucket/root", "--image", IMAGE], "s3:// URIs cannot be used"),
+    (["--pipeline-root", PIPELINE_ROOT, "--image", IMAGE, "--serving-base", "/srv/models"],
+     "--serving-base must be Google Cloud Storage"),
     (["--pipeline-root", PIPELINE_ROOT], "--image (or KFP_IMAGE) is required"),
     (["--pipeline-root", PIPELINE_ROOT, "--image", IMAGE, "--schema", "schema/schema.pbtxt"],
      "--schema must be inside the image"),

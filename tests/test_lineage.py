@@ -190,4 +190,7 @@ def test_cached_outputs_are_credited_to_the_run_that_computed_them(runs):
     assert (transform.run_id, transform.state, transform.execution_id) == (
         first_run, "ran", producer.id)
     if chain.step("Trainer").run_id == second_run:  # the retrained model was pushed
-        assert chain.step("Evaluator").inputs["baseline_model"], "compared with run 1's model"
+        first_version = min(int(p.name) for p in runs.first.serving_base.iterdir()
+                            if p.name.isdigit())
+        (blessing,) = chain.step("Evaluator").outputs["blessing"]
+        assert blessing.properties["baseline_version"] == first_version, "run 1's model"

@@ -164,8 +164,9 @@ def test_a_retrained_run_compares_with_the_baseline(runs: ThreeRuns, first_run):
     page = Page((runs.second_report / "index.html").read_text(encoding="utf-8"))
     baseline = page.sections["baseline"]
     assert "No baseline" not in baseline
-    first_model = first_run.output("model", "Model").uri
-    assert f"the latest blessed model, {first_model}" in baseline
+    first_version = min(p for p in runs.first.serving_base.iterdir() if p.name.isdigit())
+    assert (f"the model being served when the candidate was evaluated, "
+            f"version {first_version.name}, {first_version}") in baseline
     assert "candidatebaselinechange" in baseline
     assert re.search(r"AUC(0\.\d{4}){2}-?0\.\d{4}", baseline), baseline
     for component in CACHED_IN_SECOND_RUN:

@@ -42,9 +42,9 @@ def mysql_runs(mariadb: MariaDB, tmp_path_factory) -> MySQLRuns:  # noqa: F811
     spec = mariadb.create_database("mlmd_runs")
     output_dir = tmp_path_factory.mktemp("mysql_run")
     args = ("--data-root", str(DATA), "--output-dir", str(output_dir), "--metadata-mysql", spec)
-    first = run_cli(*args, env=mariadb.env)
+    first = run_cli(*args, env=mariadb.env, timeout=1800)
     assert first.returncode == 0, f"{first.stdout}\n{first.stderr[-5000:]}"
-    second = run_cli(*args, env=mariadb.env)
+    second = run_cli(*args, env=mariadb.env, timeout=1800)
     assert second.returncode == 0, f"{second.stdout}\n{second.stderr[-5000:]}"
     return MySQLRuns(spec, mariadb.env, output_dir, first, second)
 

@@ -8,8 +8,11 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum
 PYTHON ?= $(shell for p in python3.10 $$HOME/.pyenv/versions/3.10*/bin/python3.10 /usr/bin/python3.10; do \
             $$p -c 'import sys; assert sys.version_info[:2] == (3, 10)' >/dev/null 2>&1 && { echo $$p; break; }; done)
 ARGS ?=
+# The optional Airflow extra lives in its own venv, so `make run` stays lean.
+AIRFLOW_VENV := .venv-airflow
+AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed-$(shell cat requirements.lock requirements-airflow.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint lock bench clean image
+.PHONY: install run test lint lock bench clean image airflow
 
 install: $(STAMP)
 
@@ -21,6 +24,19 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	@rm -f $(VENV)/.installed-* && touch $@
+
+# .venv-airflow: the same pins as .venv plus apache-airflow (requirements-airflow.lock,
+# installed second: it moves werkzeug and rich down to what Airflow accepts).
+airflow: $(AIRFLOW_STAMP)
+
+$(AIRFLOW_STAMP): requirements.lock requirements-airflow.lock pyproject.toml
+	@test -n "$(PYTHON)" || { echo "error: Python 3.10 not found (TFX 1.16 needs Python 3.10); set PYTHON=/path/to/python3.10" >&2; exit 1; }
+	@test -x $(AIRFLOW_VENV)/bin/python || $(PYTHON) -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet --upgrade "pip<27"
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet --no-deps -r requirements.lock
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet --no-deps -r requirements-airflow.lock
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	@rm -f $(AIRFLOW_VENV)/.installed-* && touch $@
 
 run: install
 	$(BIN)/python local_runner.py $(ARGS)

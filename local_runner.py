@@ -34,6 +34,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--allow-anomaly", action="append", default=[], metavar="FEATURE[:TYPE]",
                         help="let the validation gate pass this anomaly (a feature, or "
                              "feature:ANOMALY_TYPE as printed by the gate); repeatable")
+    from pipeline import store
+
+    store.add_cli_option(parser)
     parser.add_argument("--verbose", action="store_true",
                         help="show TensorFlow, Beam and absl output on the terminal instead "
                              "of writing it to <output-dir>/logs/")

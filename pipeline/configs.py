@@ -86,6 +86,9 @@ class PipelineConfig:
     # Local runs keep ML Metadata in SQLite under output_dir; on Kubeflow the
     # cluster provides it, so the orchestrator's runner sets this to False.
     local_metadata: bool = True
+    # "HOST:PORT/DB": keep ML Metadata in MySQL/MariaDB instead (credentials
+    # from the environment, see pipeline/store.py); None: SQLite under output_dir.
+    metadata_mysql: str | None = None
     # Remote runs name these object-storage places (gs://...) directly; unset,
     # both follow output_dir as they always have for local runs.
     pipeline_root_path: str | None = None
@@ -101,6 +104,13 @@ class PipelineConfig:
     @property
     def metadata_path(self) -> str:
         return os.path.join(self.output_dir, "metadata.sqlite")
+
+    @property
+    def metadata_location(self):
+        """The SQLite path, or the MySQL `ConnectionConfig`: see `pipeline.store.location`."""
+        from pipeline import store  # loads ML Metadata; the CLI parses flags without it
+
+        return store.location(self.output_dir, self.metadata_mysql)
 
     @property
     def serving_model_dir(self) -> str:

@@ -38,7 +38,9 @@ from dataclasses import asdict, dataclass, field
 
 from ml_metadata.proto import metadata_store_pb2
 
+from pipeline import store as pipeline_store
 from pipeline.baseline import BASELINE_URI, BASELINE_VERSION, recorded_baseline
+from pipeline.store import Location, MetadataConnectionError, describe
 from pipeline.summary import STATE_NAMES, open_store
 
 _OUTPUT_EVENTS = (metadata_store_pb2.Event.OUTPUT,)
@@ -151,9 +153,9 @@ def _value(value: metadata_store_pb2.Value) -> object:
 class MetadataGraph:
     """A read-only view of an ML Metadata store as a provenance graph."""
 
-    def __init__(self, metadata_path: str) -> None:
-        self.path = metadata_path
-        self.store = open_store(metadata_path)
+    def __init__(self, where: Location) -> None:
+        self.path = describe(where)
+        self.store = open_store(where)
         self._artifact_types = {t.id: t.name for t in self.store.get_artifact_types()}
         self._context_types = {t.id: t.name for t in self.store.get_context_types()}
         self._events: dict[int, list[metadata_store_pb2.Event]] = {}
@@ -593,15 +595,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="pushed model version (a folder name under serving_model/); "
                              "default: the latest push")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+    pipeline_store.add_cli_option(parser)
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    metadata_path = os.path.join(args.output_dir, "metadata.sqlite")
     try:
-        graph = MetadataGraph(metadata_path)
+        where = pipeline_store.location_from_args(args)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    try:
+        graph = MetadataGraph(where)
         runs = list_runs(graph)
+    except MetadataConnectionError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     except (FileNotFoundError, LineageError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

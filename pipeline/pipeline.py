@@ -20,6 +20,7 @@ from pathlib import Path
 
 import tensorflow_model_analysis as tfma
 from google.protobuf.message import Message
+from ml_metadata.proto import metadata_store_pb2
 
 # Direct imports rather than the `v1` facade, which also loads the Google Cloud
 # AI Platform extensions (google.cloud.aiplatform): seconds of every run's start.
@@ -232,17 +233,23 @@ def create_components(config: PipelineConfig) -> list[BaseNode]:
     ]
 
 
+def metadata_connection_config(config: PipelineConfig) -> metadata_store_pb2.ConnectionConfig:
+    """SQLite under the output dir (created on first use), or the configured MySQL database."""
+    where = config.metadata_location
+    if isinstance(where, str):
+        return metadata.sqlite_metadata_connection_config(where)
+    return where
+
+
 def create_pipeline(config: PipelineConfig) -> Pipeline:
-    """The pipeline for `config`, with ML Metadata in SQLite under its output dir."""
+    """The pipeline for `config`, with ML Metadata where `config` says (default: SQLite)."""
     return Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=config.pipeline_root,
         components=create_components(config),
         enable_cache=config.enable_cache,
         metadata_connection_config=(
-            metadata.sqlite_metadata_connection_config(config.metadata_path)
-            if config.local_metadata
-            else None
+            metadata_connection_config(config) if config.local_metadata else None
         ),
         beam_pipeline_args=list(config.beam_pipeline_args),
     )

@@ -43,6 +43,8 @@ from typing import TextIO
 
 from ml_metadata.proto import metadata_store_pb2
 
+from pipeline.store import Location
+
 LOG_DIR = "logs"
 _NAME_WIDTH = 30
 _STATES = {
@@ -128,7 +130,7 @@ class ProgressPrinter:
         self.console.flush()
 
 
-def execution_outcome(metadata_path: str, execution_id: int | None) -> str:
+def execution_outcome(where: Location, execution_id: int | None) -> str:
     """How ML Metadata recorded execution `execution_id`: ran, cached, FAILED, ...
 
     `None` means the launcher registered no execution: TFX skipped the node
@@ -138,7 +140,7 @@ def execution_outcome(metadata_path: str, execution_id: int | None) -> str:
         return "skipped"
     from pipeline.summary import open_store
 
-    executions = open_store(metadata_path).get_executions_by_id([execution_id])
+    executions = open_store(where).get_executions_by_id([execution_id])
     if not executions:
         return "ran"
     return _STATES.get(executions[0].last_known_state, "ran")
@@ -149,7 +151,7 @@ def _first_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text.splitlines()[0]}" if text else type(error).__name__
 
 
-def _reporting_launcher(base: type, printer: ProgressPrinter, metadata_path: str) -> type:
+def _reporting_launcher(base: type, printer: ProgressPrinter, where: Location) -> type:
     """A subclass of TFX's `Launcher` that tells `printer` about each `launch()`."""
 
     class ReportingLauncher(base):  # type: ignore[misc, valid-type]
@@ -176,7 +178,7 @@ def _reporting_launcher(base: type, printer: ProgressPrinter, metadata_path: str
                 printer.finished(node_id, "FAILED", time.monotonic() - started, _first_line(error))
                 raise
             execution_id = getattr(info, "execution_id", None) if info is not None else None
-            outcome = execution_outcome(metadata_path, execution_id)
+            outcome = execution_outcome(where, execution_id)
             printer.finished(node_id, outcome, time.monotonic() - started)
             return info
 
@@ -185,7 +187,7 @@ def _reporting_launcher(base: type, printer: ProgressPrinter, metadata_path: str
 
 @contextlib.contextmanager
 def track_components(
-    console: TextIO, metadata_path: str, nodes: int | Sequence[str]
+    console: TextIO, where: Location, nodes: int | Sequence[str]
 ) -> Iterator[ProgressPrinter]:
     """Print a line per component of the LocalDagRunner run inside this block.
 
@@ -200,7 +202,7 @@ def track_components(
         width = max([_NAME_WIDTH, *(len(n) + 1 for n in nodes)])
         printer = ProgressPrinter(console, len(nodes), width=width)
     original = launcher.Launcher
-    launcher.Launcher = _reporting_launcher(original, printer, metadata_path)
+    launcher.Launcher = _reporting_launcher(original, printer, where)
     try:
         yield printer
     finally:

@@ -32,6 +32,7 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 
+from pipeline import store as pipeline_store
 from pipeline.baseline import recorded_baseline
 from pipeline.lineage import (
     LineageError,
@@ -43,6 +44,7 @@ from pipeline.lineage import (
     is_unchanged_push,
     model_lineage,
 )
+from pipeline.store import Location, MetadataConnectionError
 
 REPORT_DIR = "report"
 IMAGE_DIR = "img"
@@ -156,11 +158,11 @@ class RunData:
         return self._latest_output(key, type_name)[0]
 
 
-def load_run(metadata_path: str, run_id: str | None = None) -> RunData:
-    graph = MetadataGraph(metadata_path)
+def load_run(where: Location, run_id: str | None = None) -> RunData:
+    graph = MetadataGraph(where)
     ids = graph.run_ids()
     if not ids:
-        raise LineageError(f"no pipeline runs recorded in {metadata_path}")
+        raise LineageError(f"no pipeline runs recorded in {graph.path}")
     run_id = run_id or ids[-1]
     return RunData(graph, run_id, graph.run_executions(run_id))
 
@@ -908,9 +910,14 @@ def render(run: RunData, folder: str, output_dir: str) -> str:
             f"{sections}</body></html>")
 
 
-def write_report(output_dir: str, run_id: str | None = None) -> str:
-    """Write `<output_dir>/report/index.html` for `run_id` (default: latest); its path."""
-    run = load_run(os.path.join(output_dir, "metadata.sqlite"), run_id)
+def write_report(
+    output_dir: str, run_id: str | None = None, where: Location | None = None
+) -> str:
+    """Write `<output_dir>/report/index.html` for `run_id` (default: latest); its path.
+
+    `where` is the run's ML Metadata; default: the SQLite file under `output_dir`.
+    """
+    run = load_run(where or pipeline_store.location(output_dir), run_id)
     final = os.path.join(output_dir, REPORT_DIR)
     staging = tempfile.mkdtemp(prefix=".report-", dir=output_dir)
     try:
@@ -926,7 +933,9 @@ def write_report(output_dir: str, run_id: str | None = None) -> str:
     return os.path.join(final, "index.html")
 
 
-def try_write_report(output_dir: str, run_id: str | None = None) -> tuple[str | None, str]:
+def try_write_report(
+    output_dir: str, run_id: str | None = None, where: Location | None = None
+) -> tuple[str | None, str]:
     """`write_report`, for the end of a run: (path, "") or (None, why it failed).
 
     A run that trained and pushed a model has succeeded even if its report
@@ -934,7 +943,7 @@ def try_write_report(output_dir: str, run_id: str | None = None) -> tuple[str | 
     turning the run into a failure. The traceback goes to the run's log.
     """
     try:
-        return write_report(output_dir, run_id), ""
+        return write_report(output_dir, run_id, where), ""
     except Exception as error:  # noqa: BLE001 - reported as a warning, see above
         import traceback
 
@@ -951,9 +960,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output-dir", default="outputs",
                         help="the pipeline's --output-dir (default: %(default)s)")
     parser.add_argument("--run-id", default=None, help="a run id (default: the latest run)")
+    pipeline_store.add_cli_option(parser)
     args = parser.parse_args(argv)
     try:
-        path = write_report(args.output_dir, args.run_id)
+        where = pipeline_store.location_from_args(args)
+        path = write_report(args.output_dir, args.run_id, where)
+    except (ValueError, MetadataConnectionError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     except (FileNotFoundError, LineageError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

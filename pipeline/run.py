@@ -8,7 +8,7 @@ import os
 import sys
 import time
 
-from pipeline import preflight, progress
+from pipeline import preflight, progress, store
 from pipeline.configs import PipelineConfig, default_beam_args, split_buckets
 from pipeline.lock import RunLockedError, run_lock
 
@@ -34,6 +34,12 @@ def config_from_args(args: argparse.Namespace) -> PipelineConfig:
     """The run's configuration, once its input and output pass the preflight checks."""
     files, rows = preflight.check_data(args.data_root)
     preflight.check_schema(args.schema)
+    metadata_mysql = getattr(args, "metadata_mysql", None)
+    if metadata_mysql:  # a bad spec or an unreachable server stops the run before it writes
+        try:
+            store.check_reachable(store.location(args.output_dir, metadata_mysql))
+        except (ValueError, store.MetadataConnectionError) as error:
+            raise preflight.InputError(str(error)) from None
     preflight.check_output_dir(args.output_dir)
     input_bytes = sum(path.stat().st_size for path in files)
     beam_args = args.beam_arg or default_beam_args(input_bytes)
@@ -48,6 +54,7 @@ def config_from_args(args: argparse.Namespace) -> PipelineConfig:
         enable_cache=not args.no_cache,
         beam_pipeline_args=tuple(beam_args),
         split_buckets=split_buckets(rows),
+        metadata_mysql=metadata_mysql,
     )
 
 
@@ -117,14 +124,14 @@ def run_locally(args: argparse.Namespace, started: float) -> int:
                 skip_tfx_sdist_for_direct_runner()
             pipeline = create_pipeline(config)
             with progress.track_components(
-                console, config.metadata_path, [c.id for c in pipeline.components]
+                console, config.metadata_location, [c.id for c in pipeline.components]
             ):
                 LocalDagRunner().run(pipeline)
-            summary = run_summary.summarize(config.metadata_path)
+            summary = run_summary.summarize(config.metadata_location)
             from pipeline import report
 
             report_path, report_problem = report.try_write_report(
-                config.output_dir, summary.run_id
+                config.output_dir, summary.run_id, config.metadata_location
             )
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

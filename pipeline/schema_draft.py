@@ -12,17 +12,20 @@ import argparse
 import os
 import sys
 
+from pipeline import store as pipeline_store
+from pipeline.store import Location, MetadataConnectionError, describe
 
-def latest_statistics_uri(metadata_path: str) -> str:
+
+def latest_statistics_uri(where: Location) -> str:
     from pipeline import summary
 
-    store = summary.open_store(metadata_path)
+    store = summary.open_store(where)
     artifacts = [  # Transform records statistics of this type too; take StatisticsGen's
         a for a in store.get_artifacts_by_type("ExampleStatistics")
         if "/StatisticsGen/" in a.uri
     ]
     if not artifacts:
-        raise LookupError(f"no statistics recorded in {metadata_path}; run the pipeline first")
+        raise LookupError(f"no statistics recorded in {describe(where)}; run the pipeline first")
     return max(artifacts, key=lambda a: a.id).uri
 
 
@@ -30,11 +33,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output-dir", default="outputs", help="a pipeline run's output folder")
     parser.add_argument("--out", default="schema/draft.pbtxt", help="where to write the draft")
+    pipeline_store.add_cli_option(parser)
     args = parser.parse_args(argv)
+    try:
+        where = pipeline_store.location_from_args(args)
+        uri = latest_statistics_uri(where)
+    except (ValueError, MetadataConnectionError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except LookupError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     try:
         import tensorflow_data_validation as tfdv
 
-        uri = latest_statistics_uri(os.path.join(args.output_dir, "metadata.sqlite"))
         stats = tfdv.load_stats_binary(os.path.join(uri, "Split-train", "FeatureStats.pb"))
         tfdv.write_schema_text(tfdv.infer_schema(stats), args.out)
     except (OSError, LookupError) as error:

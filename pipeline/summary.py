@@ -7,11 +7,13 @@ functions, so what a user reads is what was recorded.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
+
+from pipeline import store as pipeline_store
+from pipeline.store import Location, describe
 
 STATE_NAMES = {
     metadata_store_pb2.Execution.COMPLETE: "ran",
@@ -46,13 +48,9 @@ class RunSummary:
     not_pushed_reason: str | None = None
 
 
-def open_store(metadata_path: str) -> metadata_store.MetadataStore:
-    if not os.path.exists(metadata_path):
-        raise FileNotFoundError(f"no ML Metadata store at {metadata_path}")
-    config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = metadata_path
-    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-    return metadata_store.MetadataStore(config)
+def open_store(where: Location) -> metadata_store.MetadataStore:
+    """The run's ML Metadata (a SQLite path or a MySQL connection); see `pipeline.store`."""
+    return pipeline_store.open_store(where)
 
 
 def run_ids(store: metadata_store.MetadataStore) -> list[str]:
@@ -150,12 +148,12 @@ def blessing_failures(evaluation_uri: str) -> list[str]:
     return reasons
 
 
-def summarize(metadata_path: str, run_id: str | None = None) -> RunSummary:
+def summarize(where: Location, run_id: str | None = None) -> RunSummary:
     """The summary of `run_id` (default: the latest run)."""
-    store = open_store(metadata_path)
+    store = open_store(where)
     ids = run_ids(store)
     if not ids:
-        raise LookupError(f"no pipeline runs recorded in {metadata_path}")
+        raise LookupError(f"no pipeline runs recorded in {describe(where)}")
     run_id = run_id or ids[-1]
     summary = RunSummary(run_id=run_id, components=component_runs(store, run_id))
     evaluator = _latest_execution(store, run_id, "Evaluator")

@@ -1,0 +1,93 @@
+"""Airflow DAG file: the same pipeline as local_runner.py, one Airflow task per TFX component.
+
+Put this file (or a symlink to it) in Airflow's dags folder; see the README's
+"Run it on Airflow". Settings come from Airflow Variables, else environment
+variables of the same name, else local_runner.py's defaults:
+
+    TAXI_DATA_ROOT       --data-root       CSV files (default: the repo's data/)
+    TAXI_OUTPUT_DIR      --output-dir      artifacts, ML Metadata, served model (default: outputs/)
+    TAXI_SCHEMA          --schema          curated schema (default: schema/schema.pbtxt)
+    TAXI_TRAIN_STEPS     --train-steps     training steps (default: 2000)
+    TAXI_EVAL_STEPS      --eval-steps      eval batches for the training curve (default: 50)
+    TAXI_METADATA_MYSQL  --metadata-mysql  HOST:PORT/DB for ML Metadata (default: SQLite
+                                           under the output folder); MLMD_MYSQL_USER and
+                                           MLMD_MYSQL_PASSWORD from the workers' environment
+    TAXI_SCHEDULE        the DAG's schedule, e.g. @daily (default: none, trigger by hand)
+
+Relative paths are taken from this repository's folder: Airflow's working
+directory is not the repository's. The settings are read and checked by the
+same code as the local runner's flags, so a bad setting shows as this DAG's
+import error with the runner's one-line message.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent  # the repository, also when linked from a dags folder
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from airflow.models import Variable  # noqa: E402
+from tfx.orchestration.airflow.airflow_dag_runner import (  # noqa: E402
+    AirflowDagRunner,
+    AirflowPipelineConfig,
+)
+
+import local_runner  # noqa: E402
+from pipeline import run  # noqa: E402
+from pipeline.pipeline import create_pipeline  # noqa: E402
+
+# Airflow Variable / environment variable -> local_runner.py flag.
+FLAGS = {
+    "TAXI_DATA_ROOT": "--data-root",
+    "TAXI_OUTPUT_DIR": "--output-dir",
+    "TAXI_SCHEMA": "--schema",
+    "TAXI_TRAIN_STEPS": "--train-steps",
+    "TAXI_EVAL_STEPS": "--eval-steps",
+    "TAXI_METADATA_MYSQL": "--metadata-mysql",
+}
+PATH_SETTINGS = {"TAXI_DATA_ROOT", "TAXI_OUTPUT_DIR", "TAXI_SCHEMA"}
+SCHEDULE = "TAXI_SCHEDULE"
+# Only a reference point for the schedule; catchup=False never back-fills from it.
+START_DATE = datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)
+
+
+def setting(name: str) -> str | None:
+    """An Airflow Variable, else the environment variable of the same name."""
+    value = Variable.get(name, default_var=None)
+    return value if value not in (None, "") else os.environ.get(name) or None
+
+
+def runner_argv() -> list[str]:
+    """local_runner.py's command line for the current settings."""
+    argv = ["--output-dir", str(ROOT / "outputs")]  # the local default, anchored to the repo
+    for name, flag in FLAGS.items():
+        value = setting(name)
+        if value is not None:
+            if name in PATH_SETTINGS:
+                value = str(ROOT / value)  # an absolute value stays as it is
+            argv += [flag, value]
+    return argv
+
+
+def build_dag():
+    """The Airflow DAG of `create_pipeline` for the current settings."""
+    config = run.config_from_args(local_runner.parse_args(runner_argv()))
+    if not any(a.startswith("--runner") for a in config.beam_pipeline_args):
+        run.skip_tfx_sdist_for_direct_runner()
+    dag_config = {
+        "schedule": setting(SCHEDULE),
+        "start_date": START_DATE,
+        "catchup": False,
+        "max_active_runs": 1,  # two runs at once would race on the same output folder
+    }
+    return AirflowDagRunner(AirflowPipelineConfig(airflow_dag_config=dag_config)).run(
+        create_pipeline(config)
+    )
+
+
+DAG = build_dag()

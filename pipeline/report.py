@@ -718,7 +718,7 @@ def failure_rows(validation) -> list[list[str]]:
 def section_evaluation(evaluation: Evaluation | None, blessed: bool | None) -> str:
     if evaluation is None:
         return note("No evaluation: the Evaluator did not run in this run.")
-    overall = evaluation.candidate.get((), {})
+    overall = _defined(evaluation.candidate.get((), {}), evaluation.plots.get((), {}))
     rows = [[esc(_METRIC_LABELS[m]), count(overall.get(m)) if m == "example_count"
              else fmt(overall.get(m))] for m in _METRICS if m in overall]
     checks = [[esc(_METRIC_LABELS.get(c.metric, c.metric)), c.rule, fmt(c.value),
@@ -790,6 +790,22 @@ def _defined(metrics: dict, plot: dict) -> dict:
     if counts is not None and min(counts) == 0 and "auc" in metrics:
         return {**metrics, "auc": float("nan")}
     return metrics
+
+
+def single_class_note(evaluation: Evaluation | None, selection: dict | None) -> str:
+    """A warning when the eval split's label has one class, so AUC is undefined.
+
+    Eval counts are the Evaluator's (its overall confusion matrix); train counts
+    are FeatureSelection's, over the train rows it measured.
+    """
+    from pipeline.summary import single_class_text
+
+    counts = class_counts(evaluation.plots.get((), {})) if evaluation is not None else None
+    label_counts = {"eval": [round(c) for c in counts]} if counts else {}
+    if selection and selection.get("label_counts"):
+        label_counts["train"] = [selection["label_counts"]["1"], selection["label_counts"]["0"]]
+    text = single_class_text(label_counts)
+    return f'<p class="verdict">Note: {esc(text)}.</p>' if text else ""
 
 
 def _slice_plot(feature: str, slices: list, images: Images) -> str:
@@ -1020,7 +1036,8 @@ def render(run: RunData, folder: str, output_dir: str) -> str:
         + section_anomalies(run),
         "feature-selection": section_selection(selection, images),
         "training": section_training(run, images),
-        "evaluation": reused + section_evaluation(evaluation, blessed),
+        "evaluation": reused + single_class_note(evaluation, selection)
+        + section_evaluation(evaluation, blessed),
         "slices": section_slices(evaluation, images),
         "roc-calibration": section_roc_calibration(evaluation, images),
         "baseline": reused + section_baseline(evaluation, baseline[0].uri if baseline else None),

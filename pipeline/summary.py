@@ -144,9 +144,9 @@ def eval_label_counts(evaluation_uri: str) -> list[int] | None:
             continue
         for plot in per_slice.plot_keys_and_values:
             key = plot.key
-            if key.model_name not in ("", "candidate") or key.is_diff:
+            if key.model_name not in ("", "candidate"):
                 continue
-            matrices = plot.value.confusion_matrices_at_thresholds.matrices
+            matrices = plot.value.confusion_matrix_at_thresholds.matrices
             if matrices:
                 m = matrices[0]
                 return [round(m.true_positives + m.false_negatives),

@@ -145,9 +145,20 @@ def failure_message(blocking: list[dict]) -> str:
         "nothing was trained or pushed:"
     ]
     for f in blocking:
-        lines.append(f"  - {f['feature']} ({f['split']} split): {f['description']} [{f['type']}]")
+        lines.append(
+            f"  - {visible(f['feature'])} ({f['split']} split): {f['description']} [{f['type']}]"
+        )
     lines.extend(remedy_hint(blocking))
     return "\n".join(lines)
+
+
+def visible(name: str) -> str:
+    """A column name as printed: escaped when it holds invisible characters.
+
+    A byte-order mark glued to the first header name makes `\ufeffpickup_...`
+    print exactly like `pickup_...`; escaped, the two findings can be told apart.
+    """
+    return name if name.isprintable() else ascii(name)
 
 
 # The columns the label is computed from (big_tipper = tips > 0.2 x fare).

@@ -32,12 +32,18 @@ TIPS, FARE, PAYMENT = (HEADER.index(name) for name in ("tips", "fare", "payment_
 
 def write(path: Path, header: list[str], rows: list[list[str]], *, bom: bool = False,
           crlf: bool = False, quote_all: bool = False, empty_last_line: bool = False) -> Path:
-    """`rows` under `header` as a CSV file saved the way an export would save it."""
+    """`rows` under `header` as a CSV file saved the way an export would save it.
+
+    `quote_all` quotes every cell of the rows (numbers too), not the header:
+    a quoted header is not read by CsvExampleGen's executors yet (see the report
+    of issue 12).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     ending = "\r\n" if crlf else "\n"
     with open(path, "w", newline="", encoding="utf-8-sig" if bom else "utf-8") as f:
+        csv.writer(f, lineterminator=ending).writerow(header)
         quoting = csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL
-        csv.writer(f, lineterminator=ending, quoting=quoting).writerows([header, *rows])
+        csv.writer(f, lineterminator=ending, quoting=quoting).writerows(rows)
         if empty_last_line:
             f.write(ending)
     return path
@@ -53,7 +59,8 @@ def reordered(rows: list[list[str]], order: list[int]) -> list[list[str]]:
 def test_preflight_reads_a_bom_header_crlf_quoted_numbers_and_an_empty_last_line(tmp_path):
     path = write(tmp_path / "excel.csv", HEADER, ROWS[:50], bom=True, crlf=True,
                  quote_all=True, empty_last_line=True)
-    assert path.read_bytes().startswith(b"\xef\xbb\xbf\"pickup_community_area\"")
+    assert path.read_bytes().startswith(b"\xef\xbb\xbfpickup_community_area,")
+    assert b'\r\n"' in path.read_bytes() and path.read_bytes().endswith(b'"\r\n\r\n')
     header, rows = preflight.check_csv(path)
     assert header == HEADER  # no "\ufeff" before the first name, no quotes
     assert rows == 50  # the empty last line is not a row
@@ -132,6 +139,13 @@ def test_the_gate_never_suggests_letting_the_label_source_through():
     assert "fix fare and tips in the data" in text
     assert "(e.g. --allow-anomaly payment_type:ENUM_TYPE_UNEXPECTED_STRING_VALUES)" in text
     assert "--allow-anomaly tips" not in text and "--allow-anomaly fare" not in text
+
+
+def test_a_column_name_with_an_invisible_mark_is_printed_escaped():
+    text = gate.failure_message([_finding("\ufeffpickup_community_area", "SCHEMA_NEW_COLUMN"),
+                                 _finding("pickup_community_area", "SCHEMA_MISSING_COLUMN")])
+    assert "  - '\\ufeffpickup_community_area' (train split)" in text
+    assert "  - pickup_community_area (train split)" in text
 
 
 def test_drift_of_a_label_source_is_not_offered_as_an_allowance_either():

@@ -387,6 +387,13 @@ def _by_name(dataset) -> dict:
     return {(f.path.step[0] if f.path.step else f.name): f for f in dataset.features}
 
 
+def visible(name: str) -> str:
+    """A column name with invisible characters (a byte-order mark) escaped: the gate's rule."""
+    from pipeline.gate import visible as gate_visible
+
+    return gate_visible(name)
+
+
 def section_refusal(run: RunData, gate_execution) -> str:
     """The refused data next to the data last accepted, and what the gate objected to."""
     accepted = last_accepted_statistics(run, gate_execution)
@@ -412,7 +419,7 @@ def section_refusal(run: RunData, gate_execution) -> str:
         problems.setdefault(f["feature"], []).append(
             f"{esc(f['split'])}: {esc(f['description'])} <small>[{esc(f['type'])}]</small>")
     names = sorted(set(new) | set(old) | set(problems), key=lambda n: (n not in problems, n))
-    rows = [[f"<b>{esc(name)}</b>", "<br>".join(problems.get(name, [])) or "&mdash;",
+    rows = [[f"<b>{esc(visible(name))}</b>", "<br>".join(problems.get(name, [])) or "&mdash;",
              _stats_cell(new.get(name), int(refused.num_examples)),
              _stats_cell(old.get(name), int(before.num_examples)) if before is not None
              else "&mdash;"] for name in names if name != "(dataset)"]
@@ -440,7 +447,7 @@ def section_anomalies(run: RunData) -> str:
         for feature, info in sorted(anomalies.anomaly_info.items()):
             reasons = "<br>".join(esc(r.description) for r in info.reason) or esc(info.description)
             share = percent(shares[feature]) if feature in shares else "&mdash;"
-            rows.append([f"<b>{esc(feature)}</b>", esc(info.short_description), reasons,
+            rows.append([f"<b>{esc(visible(feature))}</b>", esc(info.short_description), reasons,
                          share, esc(_severity(info.severity))])
         if anomalies.HasField("dataset_anomaly_info"):
             info = anomalies.dataset_anomaly_info
@@ -721,11 +728,15 @@ def section_evaluation(evaluation: Evaluation | None, blessed: bool | None) -> s
     overall = _defined(evaluation.candidate.get((), {}), evaluation.plots.get((), {}))
     rows = [[esc(_METRIC_LABELS[m]), count(overall.get(m)) if m == "example_count"
              else fmt(overall.get(m))] for m in _METRICS if m in overall]
-    checks = [[esc(_METRIC_LABELS.get(c.metric, c.metric)), c.rule, fmt(c.value),
+    undefined = {m for m, v in overall.items() if isinstance(v, float) and math.isnan(v)}
+    checks = [[esc(_METRIC_LABELS.get(c.metric, c.metric)), c.rule,
+               "undefined (one class)" if c.metric in undefined else fmt(c.value),
                {True: "&#10004; pass", False: "&#10008; FAIL", None: "not checked"}[c.passed]]
               for c in threshold_checks(evaluation)]
     verdict = {True: "BLESSED", False: "NOT blessed", None: "not recorded"}[blessed]
-    failures = failure_rows(evaluation.validation)
+    failures = [row[:2] + ["undefined (one class)"] + row[3:]
+                if row[0] == "overall" and row[1] in undefined else row
+                for row in failure_rows(evaluation.validation)]
     failed = ("<h3>Failed rules</h3>" + table(["slice", "metric", "value", "rule"], failures)
               if failures else "")
     return (f"<p>Candidate model on the eval split (overall slice). Blessing: "

@@ -239,7 +239,9 @@ def test_every_trip_paid_in_cash_says_single_class_not_auc_zero(tmp_path: Path):
         r"big tipper\) and in the train split \([\d,]+ trips, no big tipper\): AUC is "
         r"undefined", line), line
     page = (run.output_dir / "report" / "index.html").read_text(encoding="utf-8")
-    assert "Note: the label big_tipper has a single class in the eval split" in page
+    evaluation = _section(page, "evaluation")
+    assert "Note: the label big_tipper has a single class in the eval split" in evaluation
+    assert "undefined (one class)" in evaluation and "0.0000" not in evaluation
 
 
 def test_a_missing_tips_column_is_refused_with_a_report_next_to_the_accepted_data(

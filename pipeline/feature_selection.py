@@ -196,6 +196,16 @@ def _label(table: pa.Table) -> np.ndarray:
     return (tips > features.BIG_TIP_FRACTION * fare).astype(np.int64)
 
 
+def label_counts(table: pa.Table) -> dict[str, int]:
+    """Rows of each label class among the rows measured ("1": big tippers).
+
+    Recorded so that a run can say the label has a single class in the train
+    split, where AUC cannot be measured, with counts computed from real rows.
+    """
+    positives = int(_label(table).sum())
+    return {"1": positives, "0": table.num_rows - positives}
+
+
 def _read_table(examples: types.Artifact, schema: schema_pb2.Schema, max_rows: int) -> pa.Table:
     """Up to `max_rows` rows of the train split as an Arrow table.
 
@@ -257,6 +267,7 @@ def FeatureSelectionComponent(  # noqa: N802 - TFX components are named like cla
     )
     chosen = [d.feature for d in decisions if d.selected]
     report = {"selected": chosen, "rows_measured": table.num_rows,
+              "label_counts": label_counts(table),
               "decisions": [asdict(d) for d in decisions]}
     io_utils.write_string_file(
         os.path.join(selection.uri, REPORT_FILE), json.dumps(report, indent=2)

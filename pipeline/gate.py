@@ -26,6 +26,7 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils
 
+from models import features
 from pipeline.baseline import read_accepted_statistics, record_accepted_statistics
 
 REPORT_FILE = "validation.json"
@@ -134,13 +135,61 @@ def failure_message(blocking: list[dict]) -> str:
         "nothing was trained or pushed:"
     ]
     for f in blocking:
-        lines.append(f"  - {f['feature']} ({f['split']} split): {f['description']} [{f['type']}]")
-    lines.append(
-        "Fix the data, update schema/schema.pbtxt if the change is expected, or proceed "
-        "knowingly with --allow-anomaly FEATURE[:TYPE] (e.g. --allow-anomaly "
-        f"{blocking[0]['feature']}:{blocking[0]['type']})."
-    )
+        lines.append(
+            f"  - {visible(f['feature'])} ({f['split']} split): {f['description']} [{f['type']}]"
+        )
+    lines.extend(remedy_hint(blocking))
     return "\n".join(lines)
+
+
+def visible(name: str) -> str:
+    """A column name as printed: escaped when it holds invisible characters.
+
+    A byte-order mark glued to the first header name makes `\ufeffpickup_...`
+    print exactly like `pickup_...`; escaped, the two findings can be told apart.
+    """
+    return name if name.isprintable() else ascii(name)
+
+
+# The columns the label is computed from (big_tipper = tips > 0.2 x fare).
+LABEL_SOURCES = (features.TIPS_KEY, features.FARE_KEY)
+
+
+def remedy_hint(blocking: list[dict]) -> list[str]:
+    """The closing lines of a gate failure: what the user can do.
+
+    `--allow-anomaly` is suggested only for a feature it can sensibly let
+    through. A schema anomaly of a label source (missing column, text in a
+    number column, ...) means the label cannot be computed: letting it through
+    would train without a label, so it is never suggested. Drift of a label
+    source leaves the label computable, but is not offered as the example either.
+    """
+    broken = sorted({
+        f["feature"] for f in blocking
+        if f["feature"] in LABEL_SOURCES and not f["type"].startswith(_DRIFT_PREFIX)
+    })
+    lines = []
+    if broken:
+        lines.append(
+            f"The label {features.LABEL_KEY} ({features.TIPS_KEY} > "
+            f"{features.BIG_TIP_FRACTION:g} x {features.FARE_KEY}) cannot be computed from this "
+            f"data: fix {' and '.join(broken)} in the data; --allow-anomaly cannot let the "
+            "label's source through."
+        )
+    allowable = [f for f in blocking if f["feature"] not in LABEL_SOURCES]
+    if allowable:
+        example = allowable[0]
+        lines.append(
+            "Fix the data, update schema/schema.pbtxt if the change is expected, or proceed "
+            "knowingly with --allow-anomaly FEATURE[:TYPE] (e.g. --allow-anomaly "
+            f"{example['feature']}:{example['type']})."
+        )
+    elif not broken:
+        lines.append(
+            "Fix the data, or update schema/schema.pbtxt (its drift thresholds) if the "
+            "change is expected."
+        )
+    return lines
 
 
 def evaluate(

@@ -4,6 +4,11 @@ Each check raises `InputError` with one line a user can act on; nothing is
 written anywhere before they pass. What the data *contains* (types, domains,
 presence, drift) is the validation gate's job; these checks are about whether
 there is readable CSV at all, and whether the output folder can be written.
+
+What spreadsheets and exports commonly write is accepted: a UTF-8 byte-order
+mark (Excel's "CSV UTF-8"), CRLF line ends, quoted cells (also quoted
+numbers) and empty lines (skipped, as CsvExampleGen's executor skips them).
+Gzip-compressed CSV is refused with one line: CsvExampleGen reads plain text.
 """
 
 from __future__ import annotations
@@ -18,6 +23,10 @@ SPAN_DIR = re.compile(r"^span-(\d+)$")
 # Only *.csv files are read, so a README or other notes may sit beside the data.
 SPAN_PATTERN = "span-{SPAN}/*.csv"
 FLAT_PATTERN = "*.csv"
+# What Excel's "CSV UTF-8" puts before the header; decoding with "utf-8-sig"
+# drops it, so the first column keeps its name.
+ENCODING = "utf-8-sig"
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 class InputError(ValueError):
@@ -44,6 +53,12 @@ def input_files(data_root: str) -> list[Path]:
         raise InputError(f"data folder not found: {data_root}")
     spans = span_dirs(root)
     folder = spans[max(spans)] if spans else root
+    compressed = sorted(p for p in folder.glob("*.csv.gz") if p.is_file())
+    if compressed:
+        raise InputError(
+            f"{compressed[0]} is gzip-compressed CSV, which is not read: "
+            f"decompress it (gunzip {compressed[0]}) or move it out of {folder}"
+        )
     files = sorted(p for p in folder.glob("*.csv") if p.is_file())
     if not files:
         raise InputError(f"no CSV files in {folder} (looked for *.csv)")
@@ -57,14 +72,18 @@ def check_csv(path: Path) -> tuple[list[str], int]:
         raise InputError(f"{path} is empty")
     with open(path, "rb") as f:
         head = f.read(4096)
+    if head.startswith(GZIP_MAGIC):
+        raise InputError(f"{path} is gzip-compressed; decompress it to plain CSV text first")
     if b"\x00" in head:
         raise InputError(f"{path} is not a CSV text file (it contains binary data)")
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        with open(path, newline="", encoding=ENCODING) as f:
             reader = csv.reader(f)
             header = next(reader)
             width, rows = len(header), 0
             for row in reader:
+                if not row:  # an empty line, e.g. the last one of many exports
+                    continue
                 rows += 1
                 if len(row) != width:
                     raise InputError(
@@ -89,6 +108,11 @@ def check_data(data_root: str) -> tuple[list[Path], int]:
     checked = {path: check_csv(path) for path in files}
     first = files[0]
     for path, (header, _) in checked.items():
+        if sorted(header) == sorted(checked[first][0]) and header != checked[first][0]:
+            raise InputError(
+                f"{path} has the columns of {first} in a different order; "
+                "files read together must share one header line"
+            )
         if header != checked[first][0]:
             raise InputError(f"{path} has different columns from {first}")
     return files, sum(rows for _, rows in checked.values())

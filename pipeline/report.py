@@ -306,6 +306,135 @@ def section_statistics(run: RunData, images: Images, selected: set[str]) -> str:
                     "stats"))
 
 
+# -- a run stopped by the validation gate ---------------------------------------------------
+GATE_COMPONENT = "DataValidationGate"
+
+
+def gate_refusal(run: RunData):
+    """The gate's execution in this run if it refused the data, else None."""
+    return next((e for e in run.executions if run.graph.component(e) == GATE_COMPONENT
+                 and e.last_known_state == e.FAILED), None)
+
+
+def last_accepted_statistics(run: RunData, gate_execution):
+    """The ValidatedStatistics the refused data was compared with, if any.
+
+    That is the gate's own baseline input when it had one; otherwise the newest
+    statistics any earlier gate accepted in this output folder.
+    """
+    given = run.graph.inputs(gate_execution.id).get("baseline_statistics", [])
+    if given:
+        return given[0]
+    accepted = [a for a in run.graph.store.get_artifacts_by_type("ValidatedStatistics")
+                if a.state == a.LIVE
+                and a.create_time_since_epoch < gate_execution.create_time_since_epoch]
+    return max(accepted, key=lambda a: a.create_time_since_epoch, default=None)
+
+
+def refusal_findings(run: RunData, gate_execution, accepted) -> list[dict]:
+    """What the gate refused, recomputed with the gate's own functions from its inputs.
+
+    A refusing gate publishes nothing, so its findings are not in ML Metadata;
+    its inputs are, and the same functions give the same findings.
+    """
+    from tensorflow_data_validation.utils import anomalies_util
+    from tfx.utils import io_utils
+
+    from pipeline import gate
+
+    inputs = run.graph.inputs(gate_execution.id)
+    if not inputs.get("anomalies") or not inputs.get("statistics") or not inputs.get("schema"):
+        return []
+    schema = io_utils.SchemaReader().read(io_utils.get_only_uri_in_dir(inputs["schema"][0].uri))
+    stats_uri, anomalies_uri = inputs["statistics"][0].uri, inputs["anomalies"][0].uri
+    result = []
+    for split in anomalies_by_split(anomalies_uri):
+        path = os.path.join(anomalies_uri, f"Split-{split}", "SchemaDiff.pb")
+        result += gate.findings(anomalies_util.load_anomalies_binary(path), split)
+        stats = os.path.join(stats_uri, f"Split-{split}", "FeatureStats.pb")
+        if os.path.exists(stats):
+            import tensorflow_data_validation as tfdv
+
+            result += gate.presence_findings(tfdv.load_stats_binary(stats), schema, split)
+    if accepted is not None:
+        import tensorflow_data_validation as tfdv
+
+        current = os.path.join(stats_uri, "Split-train", "FeatureStats.pb")
+        baseline = os.path.join(accepted.uri, "Split-train", "FeatureStats.pb")
+        if os.path.exists(current) and os.path.exists(baseline):
+            result += gate.drift_findings(tfdv.load_stats_binary(current),
+                                          tfdv.load_stats_binary(baseline), schema)
+    allowed = gate.parse_allowed(gate_execution.custom_properties["allowed_anomalies"].string_value
+                                 if "allowed_anomalies" in gate_execution.custom_properties
+                                 else "")
+    return gate.evaluate(result, [], allowed)[0]
+
+
+def _stats_cell(stats, rows: int) -> str:
+    """A feature's share of rows with a value and its summary, for the comparison."""
+    if stats is None:
+        return "<i>column absent</i>"
+    if stats.HasField("string_stats"):
+        common, top = stats.string_stats.common_stats, stats.string_stats.top_values
+        head = (f"{esc(top[0].value)} {top[0].frequency / max(1, common.num_non_missing):.0%}"
+                if top else "-")
+        text = f"{stats.string_stats.unique} distinct; most common {head}"
+    else:
+        num = stats.num_stats
+        common = num.common_stats
+        text = f"mean {num.mean:.4g}; min {num.min:.4g}, median {num.median:.4g}, max {num.max:.4g}"
+    with_value = min(1.0, common.tot_num_values / rows) if rows else 0.0
+    return f"{percent(with_value)} with a value<br><small>{text}</small>"
+
+
+def _by_name(dataset) -> dict:
+    return {(f.path.step[0] if f.path.step else f.name): f for f in dataset.features}
+
+
+def visible(name: str) -> str:
+    """A column name with invisible characters (a byte-order mark) escaped: the gate's rule."""
+    from pipeline.gate import visible as gate_visible
+
+    return gate_visible(name)
+
+
+def section_refusal(run: RunData, gate_execution) -> str:
+    """The refused data next to the data last accepted, and what the gate objected to."""
+    accepted = last_accepted_statistics(run, gate_execution)
+    blocking = refusal_findings(run, gate_execution, accepted)
+    statistics = run.graph.inputs(gate_execution.id).get("statistics", [])
+    refused = load_statistics(statistics[0].uri).get("train") if statistics else None
+    before = load_statistics(accepted.uri).get("train") if accepted is not None else None
+    intro = ("<p><b>The validation gate refused this data: nothing was trained, evaluated or "
+             "pushed, and the served model is unchanged.</b> Below, the train split of the "
+             "refused data next to the train split of the data the gate last accepted")
+    if accepted is None:
+        intro += (" &mdash; none: no run has passed the gate in this output folder yet")
+    else:
+        producer = run.graph.producer(accepted.id)
+        origin = run.graph.run_of(producer) if producer is not None else "an earlier run"
+        intro += f" (accepted by run <code>{esc(origin)}</code>)"
+    intro += ".</p>"
+    if refused is None:
+        return intro + note("No statistics of the refused data were recorded.")
+    new, old = _by_name(refused), _by_name(before) if before is not None else {}
+    problems: dict[str, list[str]] = {}
+    for f in blocking:
+        problems.setdefault(f["feature"], []).append(
+            f"{esc(f['split'])}: {esc(f['description'])} <small>[{esc(f['type'])}]</small>")
+    names = sorted(set(new) | set(old) | set(problems), key=lambda n: (n not in problems, n))
+    rows = [[f"<b>{esc(visible(name))}</b>", "<br>".join(problems.get(name, [])) or "&mdash;",
+             _stats_cell(new.get(name), int(refused.num_examples)),
+             _stats_cell(old.get(name), int(before.num_examples)) if before is not None
+             else "&mdash;"] for name in names if name != "(dataset)"]
+    sizes = (f"<p>Refused: {int(refused.num_examples):,} train rows. Last accepted: "
+             + (f"{int(before.num_examples):,} train rows." if before is not None else "none.")
+             + "</p>")
+    return intro + sizes + table(
+        ["feature", "why the gate refused it", "refused data", "last accepted data"], rows,
+        "refusal")
+
+
 # -- section: anomalies ---------------------------------------------------------------------
 def section_anomalies(run: RunData) -> str:
     artifact = run.output("anomalies", "ExampleAnomalies")
@@ -322,7 +451,7 @@ def section_anomalies(run: RunData) -> str:
         for feature, info in sorted(anomalies.anomaly_info.items()):
             reasons = "<br>".join(esc(r.description) for r in info.reason) or esc(info.description)
             share = percent(shares[feature]) if feature in shares else "&mdash;"
-            rows.append([f"<b>{esc(feature)}</b>", esc(info.short_description), reasons,
+            rows.append([f"<b>{esc(visible(feature))}</b>", esc(info.short_description), reasons,
                          share, esc(_severity(info.severity))])
         if anomalies.HasField("dataset_anomaly_info"):
             info = anomalies.dataset_anomaly_info
@@ -600,14 +729,18 @@ def failure_rows(validation) -> list[list[str]]:
 def section_evaluation(evaluation: Evaluation | None, blessed: bool | None) -> str:
     if evaluation is None:
         return note("No evaluation: the Evaluator did not run in this run.")
-    overall = evaluation.candidate.get((), {})
+    overall = _defined(evaluation.candidate.get((), {}), evaluation.plots.get((), {}))
     rows = [[esc(_METRIC_LABELS[m]), count(overall.get(m)) if m == "example_count"
              else fmt(overall.get(m))] for m in _METRICS if m in overall]
-    checks = [[esc(_METRIC_LABELS.get(c.metric, c.metric)), c.rule, fmt(c.value),
+    undefined = {m for m, v in overall.items() if isinstance(v, float) and math.isnan(v)}
+    checks = [[esc(_METRIC_LABELS.get(c.metric, c.metric)), c.rule,
+               "undefined (one class)" if c.metric in undefined else fmt(c.value),
                {True: "&#10004; pass", False: "&#10008; FAIL", None: "not checked"}[c.passed]]
               for c in threshold_checks(evaluation)]
     verdict = {True: "BLESSED", False: "NOT blessed", None: "not recorded"}[blessed]
-    failures = failure_rows(evaluation.validation)
+    failures = [row[:2] + ["undefined (one class)"] + row[3:]
+                if row[0] == "overall" and row[1] in undefined else row
+                for row in failure_rows(evaluation.validation)]
     failed = ("<h3>Failed rules</h3>" + table(["slice", "metric", "value", "rule"], failures)
               if failures else "")
     return (f"<p>Candidate model on the eval split (overall slice). Blessing: "
@@ -672,6 +805,22 @@ def _defined(metrics: dict, plot: dict) -> dict:
     if counts is not None and min(counts) == 0 and "auc" in metrics:
         return {**metrics, "auc": float("nan")}
     return metrics
+
+
+def single_class_note(evaluation: Evaluation | None, selection: dict | None) -> str:
+    """A warning when the eval split's label has one class, so AUC is undefined.
+
+    Eval counts are the Evaluator's (its overall confusion matrix); train counts
+    are FeatureSelection's, over the train rows it measured.
+    """
+    from pipeline.summary import single_class_text
+
+    counts = class_counts(evaluation.plots.get((), {})) if evaluation is not None else None
+    label_counts = {"eval": [round(c) for c in counts]} if counts else {}
+    if selection and selection.get("label_counts"):
+        label_counts["train"] = [selection["label_counts"]["1"], selection["label_counts"]["0"]]
+    text = single_class_text(label_counts)
+    return f'<p class="verdict">Note: {esc(text)}.</p>' if text else ""
 
 
 def _slice_plot(feature: str, slices: list, images: Images) -> str:
@@ -840,6 +989,10 @@ def verdict_line(run: RunData) -> tuple[str, bool | None]:
         blessed = bool(blessing.custom_properties["blessed"].int_value)
     pushed = run.output("pushed_model", "PushedModel")
     failed = [e for e in run.executions if e.last_known_state == e.FAILED]
+    if gate_refusal(run) is not None:
+        return ("The validation gate refused the data: nothing was trained or pushed, and the "
+                "served model is unchanged (see Anomalies for why, next to the data last "
+                "accepted).", blessed)
     if failed:
         names = ", ".join(run.graph.component(e) for e in failed)
         return f"The run FAILED in {names}.", blessed
@@ -881,6 +1034,7 @@ def render(run: RunData, folder: str, output_dir: str) -> str:
     """The page's HTML; writes its images into `folder`."""
     images = Images(folder)
     verdict, blessed = verdict_line(run)
+    refusal = gate_refusal(run)
     selection = load_selection(run)
     selected = set(selection["selected"]) if selection else set()
     artifact = run.output("evaluation", "ModelEvaluation")
@@ -891,10 +1045,12 @@ def render(run: RunData, folder: str, output_dir: str) -> str:
     bodies = {
         "overview": section_overview(run, verdict),
         "statistics": section_statistics(run, images, selected),
-        "anomalies": section_anomalies(run),
+        "anomalies": (section_refusal(run, refusal) if refusal is not None else "")
+        + section_anomalies(run),
         "feature-selection": section_selection(selection, images),
         "training": section_training(run, images),
-        "evaluation": reused + section_evaluation(evaluation, blessed),
+        "evaluation": reused + single_class_note(evaluation, selection)
+        + section_evaluation(evaluation, blessed),
         "slices": section_slices(evaluation, images),
         "roc-calibration": section_roc_calibration(evaluation, images),
         "baseline": reused + section_baseline(evaluation, served),

@@ -66,11 +66,12 @@ def format_summary(summary, total_seconds: float) -> str:
     if summary.metrics:
         shown = ("auc", "binary_accuracy", "precision", "recall", "example_count")
         metrics = ", ".join(
-            f"{name} {summary.metrics[name]:.4f}" if name != "example_count"
-            else f"eval examples {int(summary.metrics[name])}"
+            _metric_text(name, summary.metrics[name], bool(summary.single_class))
             for name in shown if name in summary.metrics
         )
         lines.append(f"Evaluation: {metrics}")
+        if summary.single_class and summary.blessed is not False:
+            lines.append(f"  - {summary.single_class}")
     if summary.blessed is None:
         lines.append("Model: not evaluated")
     else:
@@ -84,6 +85,14 @@ def format_summary(summary, total_seconds: float) -> str:
         )
         lines.append(f"Pushed: nothing ({reason})")
     return "\n".join(lines)
+
+
+def _metric_text(name: str, value: float, single_class: bool) -> str:
+    if name == "example_count":
+        return f"eval examples {int(value)}"
+    if name == "auc" and single_class:
+        return "auc undefined"
+    return f"{name} {value:.4f}"
 
 
 def failure_text(error: BaseException) -> str:
@@ -103,9 +112,33 @@ def failure_text(error: BaseException) -> str:
     return f"error: {type(error).__name__}: {lines[0]}"
 
 
+def is_gate_refusal(error: BaseException) -> bool:
+    """Whether the run stopped because the validation gate refused the data."""
+    from pipeline.gate import GATE_FIRST_LINE, DataValidationError
+
+    return isinstance(error, DataValidationError) or str(error).strip().startswith(GATE_FIRST_LINE)
+
+
+def report_after_refusal(output_dir: str, log_path: str | None) -> None:
+    """Write the report of a run the gate stopped: that is when a user needs it most.
+
+    It shows the refused data next to the data last accepted; a report that
+    cannot be drawn is a warning, the gate's refusal stays the run's outcome.
+    """
+    from pipeline import report
+
+    with progress.quiet_output(log_path):
+        path, problem = report.try_write_report(output_dir)
+    if path:
+        print(f"Report: {path} (the refused data next to the data last accepted)",
+              file=sys.stderr)
+    else:
+        print(f"warning: no report written: {problem}", file=sys.stderr)
+
+
 def run_locally(args: argparse.Namespace, started: float) -> int:
     """Run the pipeline for `args`; 0 when the run completed, 1 otherwise."""
-    log_path = None
+    log_path = config = None
     stack = contextlib.ExitStack()
     try:
         config = config_from_args(args)
@@ -143,6 +176,8 @@ def run_locally(args: argparse.Namespace, started: float) -> int:
         # SystemExit too: Beam exits the process on a flag it rejects.
         if log_path:  # before the reason, so the reason stays the last line
             print(f"Full log: {log_path}", file=sys.stderr)
+        if config is not None and is_gate_refusal(error):
+            report_after_refusal(config.output_dir, log_path)
         print(failure_text(error), file=sys.stderr)
         return 1
     finally:

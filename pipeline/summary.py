@@ -46,6 +46,14 @@ class RunSummary:
     not_blessed_because: list[str] = field(default_factory=list)
     pushed_path: str | None = None
     not_pushed_reason: str | None = None
+    # (big tippers, other trips) per split: "eval" as the Evaluator counted it,
+    # "train" as FeatureSelection counted it in the rows it measured.
+    label_counts: dict[str, list[int]] = field(default_factory=dict)
+
+    @property
+    def single_class(self) -> str | None:
+        """Why AUC is undefined, when the eval split's label has one class; else None."""
+        return single_class_text(self.label_counts)
 
 
 def open_store(where: Location) -> metadata_store.MetadataStore:
@@ -121,6 +129,64 @@ def evaluation_metrics(evaluation_uri: str) -> dict[str, float]:
     return metrics
 
 
+def eval_label_counts(evaluation_uri: str) -> list[int] | None:
+    """[big tippers, other trips] in the eval split, from the Evaluator's own counts.
+
+    Every confusion matrix of the overall slice has positives = TP + FN and
+    negatives = FP + TN; the plots are read until the overall slice is found.
+    """
+    import tensorflow_model_analysis as tfma
+
+    for per_slice in tfma.load_plots(evaluation_uri):
+        if per_slice.slice_key.single_slice_keys:
+            continue
+        for plot in per_slice.plot_keys_and_values:
+            key = plot.key
+            if key.model_name not in ("", "candidate"):
+                continue
+            matrices = plot.value.confusion_matrix_at_thresholds.matrices
+            if matrices:
+                m = matrices[0]
+                return [round(m.true_positives + m.false_negatives),
+                        round(m.false_positives + m.true_negatives)]
+    return None
+
+
+def train_label_counts(selection_uri: str) -> list[int] | None:
+    """[big tippers, other trips] in the train rows FeatureSelection measured."""
+    from pipeline.feature_selection import REPORT_FILE
+
+    path = os.path.join(selection_uri, REPORT_FILE)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        counts = json.load(f).get("label_counts")
+    return [counts["1"], counts["0"]] if counts else None
+
+
+def single_class_text(label_counts: dict[str, list[int]]) -> str | None:
+    """"the label ... has a single class in the eval split (...)", or None.
+
+    AUC needs both classes: TFMA reports 0.0 when one is absent, which reads
+    as a terrible model instead of as "cannot be measured on this data".
+    """
+    from models.features import LABEL_KEY
+
+    eval_text = _one_class("eval", label_counts.get("eval"))
+    if eval_text is None:
+        return None
+    train_text = _one_class("train", label_counts.get("train"))
+    where = f"{eval_text} and in {train_text}" if train_text else eval_text
+    return f"the label {LABEL_KEY} has a single class in {where}: AUC is undefined"
+
+
+def _one_class(split: str, counts: list[int] | None) -> str | None:
+    if not counts or min(counts) > 0:
+        return None
+    what = "all big tippers" if counts[0] else "no big tipper"
+    return f"the {split} split ({sum(counts):,} trips, {what})"
+
+
 def _threshold_text(threshold) -> str:
     if threshold.HasField("value_threshold"):
         bound = threshold.value_threshold
@@ -165,8 +231,23 @@ def summarize(where: Location, run_id: str | None = None) -> RunSummary:
         if blessings:
             blessed = blessings[0].custom_properties.get("blessed")
             summary.blessed = bool(blessed and blessed.int_value)
+        if evaluations:
+            counts = eval_label_counts(evaluations[0].uri)
+            if counts:
+                summary.label_counts["eval"] = counts
         if evaluations and summary.blessed is False:
             summary.not_blessed_because = blessing_failures(evaluations[0].uri)
+    selector = _latest_execution(store, run_id, "FeatureSelection")
+    if selector is not None:
+        selections = _outputs(store, selector.execution_id, "FeatureSelection")
+        counts = train_label_counts(selections[0].uri) if selections else None
+        if counts:
+            summary.label_counts["train"] = counts
+    if summary.single_class:
+        # "auc 0.0000 (needs at least 0.945)" would blame the model for the data.
+        summary.not_blessed_because = [
+            reason for reason in summary.not_blessed_because if not reason.startswith("auc ")
+        ] + ([summary.single_class] if summary.blessed is False else [])
     pusher = _latest_execution(store, run_id, "Pusher")
     if pusher is not None:
         pushed = _outputs(store, pusher.execution_id, "PushedModel")

@@ -213,6 +213,8 @@ def csv_rows(
     header = next(reader, None)
     if not header:
         return
+    # Excel's "CSV UTF-8" starts with a byte-order mark; it is not part of the name.
+    header[0] = header[0].removeprefix("\ufeff")
     duplicates = sorted({name for name in header if header.count(name) > 1})
     unknown = [name for name in header if name not in columns]
     if duplicates or unknown:

@@ -24,11 +24,11 @@ from tfx.dsl.input_resolution.strategies.latest_artifact_strategy import LatestA
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils
 
+from pipeline import drift as drift_checks
+
 REPORT_FILE = "validation.json"
 _STATS_FILE = "FeatureStats.pb"
 _ANOMALIES_FILE = "SchemaDiff.pb"
-# Drift (and skew) findings of TFDV's comparators.
-_DRIFT_PREFIX = "COMPARATOR_"
 GATE_FIRST_LINE = "Data validation failed"
 
 
@@ -125,18 +125,8 @@ def presence_findings(
     return result
 
 
-def drift_findings(
-    current: statistics_pb2.DatasetFeatureStatisticsList,
-    baseline: statistics_pb2.DatasetFeatureStatisticsList,
-    schema,
-) -> list[dict]:
-    """Drift beyond the schema's drift_comparator thresholds, train split vs baseline."""
-    anomalies = tfdv.validate_statistics(current, schema, previous_statistics=baseline)
-    return [f for f in findings(anomalies, "train") if f["type"].startswith(_DRIFT_PREFIX)]
-
-
-def failure_message(blocking: list[dict]) -> str:
-    """What failed, per feature, and what the user can do about it."""
+def failure_message(blocking: list[dict], compared: str = "") -> str:
+    """What failed, per feature, what was compared, and what the user can do about it."""
     features = sorted({f["feature"] for f in blocking})
     lines = [
         f"{GATE_FIRST_LINE}: {len(features)} feature(s) break the schema or drifted; "
@@ -144,6 +134,8 @@ def failure_message(blocking: list[dict]) -> str:
     ]
     for f in blocking:
         lines.append(f"  - {f['feature']} ({f['split']} split): {f['description']} [{f['type']}]")
+    if compared:
+        lines.append(f"Data checked: {compared}.")
     lines.append(
         "Fix the data, update schema/schema.pbtxt if the change is expected, or proceed "
         "knowingly with --allow-anomaly FEATURE[:TYPE] (e.g. --allow-anomaly "
@@ -183,20 +175,21 @@ def DataValidationGate(  # noqa: N802 - TFX components are named like classes
         path = os.path.join(artifact_utils.get_split_uri([anomalies], split), _ANOMALIES_FILE)
         schema_findings += findings(anomalies_util.load_anomalies_binary(path), split)
         schema_findings += presence_findings(_load_split_stats(statistics, split), curated, split)
-    drift = []
+    current, baseline, baseline_span = _load_split_stats(statistics, "train"), None, None
     if baseline_statistics is not None:
-        drift = drift_findings(
-            _load_split_stats(statistics, "train"),
-            _load_split_stats(baseline_statistics, "train"),
-            curated,
-        )
+        baseline = _load_split_stats(baseline_statistics, "train")
+        baseline_span = baseline_statistics.span
+    drift = [] if baseline is None else drift_checks.drift_findings(current, baseline, curated)
+    compared = drift_checks.comparison(statistics.span, current, baseline_span, baseline)
     blocking, allowed = evaluate(schema_findings, drift, parse_allowed(allowed_anomalies))
     if blocking:
-        raise DataValidationError(failure_message(blocking))
-    _publish(statistics, validated_statistics, allowed, baseline_statistics is not None)
+        raise DataValidationError(failure_message(blocking, compared))
+    _publish(statistics, validated_statistics, allowed, baseline_statistics is not None, compared)
 
 
-def _publish(statistics, validated, allowed: list[dict], drift_checked: bool) -> None:
+def _publish(
+    statistics, validated, allowed: list[dict], drift_checked: bool, compared: str
+) -> None:
     """Copy the accepted statistics and record what was allowed through."""
     validated.split_names = statistics.split_names
     validated.span = statistics.span
@@ -207,7 +200,7 @@ def _publish(statistics, validated, allowed: list[dict], drift_checked: bool) ->
         if tf.io.gfile.exists(os.path.join(target_dir, _STATS_FILE)):
             tf.io.gfile.remove(os.path.join(target_dir, _STATS_FILE))
         tf.io.gfile.copy(source, os.path.join(target_dir, _STATS_FILE))
-    report = {"allowed_anomalies": allowed, "drift_checked": drift_checked}
+    report = {"allowed_anomalies": allowed, "drift_checked": drift_checked, "compared": compared}
     io_utils.write_string_file(os.path.join(validated.uri, REPORT_FILE), json.dumps(report))
 
 

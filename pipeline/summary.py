@@ -44,6 +44,8 @@ class RunSummary:
     not_blessed_because: list[str] = field(default_factory=list)
     pushed_path: str | None = None
     not_pushed_reason: str | None = None
+    # What the validation gate read and compared it with (pipeline/drift.py).
+    data_checked: str | None = None
 
 
 def open_store(metadata_path: str) -> metadata_store.MetadataStore:
@@ -150,6 +152,19 @@ def blessing_failures(evaluation_uri: str) -> list[str]:
     return reasons
 
 
+def data_checked(store: metadata_store.MetadataStore, run_id: str) -> str | None:
+    """The gate's record of the span it read and the accepted data it compared with."""
+    from pipeline.gate import REPORT_FILE
+
+    gate = _latest_execution(store, run_id, "DataValidationGate")
+    accepted = _outputs(store, gate.execution_id, "ValidatedStatistics") if gate else []
+    path = os.path.join(accepted[0].uri, REPORT_FILE) if accepted else ""
+    if not path or not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f).get("compared")
+
+
 def summarize(metadata_path: str, run_id: str | None = None) -> RunSummary:
     """The summary of `run_id` (default: the latest run)."""
     store = open_store(metadata_path)
@@ -158,6 +173,7 @@ def summarize(metadata_path: str, run_id: str | None = None) -> RunSummary:
         raise LookupError(f"no pipeline runs recorded in {metadata_path}")
     run_id = run_id or ids[-1]
     summary = RunSummary(run_id=run_id, components=component_runs(store, run_id))
+    summary.data_checked = data_checked(store, run_id)
     evaluator = _latest_execution(store, run_id, "Evaluator")
     if evaluator is not None:
         evaluations = _outputs(store, evaluator.execution_id, "ModelEvaluation")

@@ -18,7 +18,7 @@ import shutil
 from pathlib import Path
 
 from pipeline import summary
-from tests.conftest import DATA, PipelineRun, run_pipeline
+from tests.conftest import DATA, PipelineRun, run_cli
 from tests.test_bad_data import last_line, latest_states, tree_digest, write_csv
 
 HEADER, *ROWS = list(csv.reader(open(DATA / "data.csv", newline="")))
@@ -38,7 +38,10 @@ def _fares_up(rows: list[list[str]], factor: float) -> list[list[str]]:
 
 
 def _run(data: Path, output: Path, *extra: str) -> PipelineRun:
-    return run_pipeline(data, output, "--train-steps", TRAIN_STEPS, *extra)
+    """A run into `output` (a generous timeout: five runs share a busy machine in CI)."""
+    args = ("--data-root", str(data), "--output-dir", str(output), "--train-steps", TRAIN_STEPS)
+    result = run_cli(*args, *extra, timeout=2400)
+    return PipelineRun(output, data, result.returncode, result.stdout, result.stderr)
 
 
 def _versions(run_dir: Path) -> set[str]:

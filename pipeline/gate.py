@@ -166,6 +166,7 @@ def DataValidationGate(  # noqa: N802 - TFX components are named like classes
     anomalies: InputArtifact[standard_artifacts.ExampleAnomalies],
     validated_statistics: OutputArtifact[ValidatedStatistics],
     baseline_statistics: InputArtifact[ValidatedStatistics] = None,
+    examples: InputArtifact[standard_artifacts.Examples] = None,
     allowed_anomalies: Parameter[str] = "",
 ) -> None:
     """Fail the run on schema anomalies or drift unless explicitly allowed."""
@@ -180,11 +181,21 @@ def DataValidationGate(  # noqa: N802 - TFX components are named like classes
         baseline = _load_split_stats(baseline_statistics, "train")
         baseline_span = baseline_statistics.span
     drift = [] if baseline is None else drift_checks.drift_findings(current, baseline, curated)
-    compared = drift_checks.comparison(statistics.span, current, baseline_span, baseline)
+    span = _span(examples) if examples is not None else statistics.span
+    compared = drift_checks.comparison(span, current, baseline_span, baseline)
     blocking, allowed = evaluate(schema_findings, drift, parse_allowed(allowed_anomalies))
     if blocking:
         raise DataValidationError(failure_message(blocking, compared))
     _publish(statistics, validated_statistics, allowed, baseline_statistics is not None, compared)
+    validated_statistics.span = span
+
+
+def _span(examples) -> int:
+    """The span ExampleGen read. TFX 1.16 records it as a custom property of Examples,
+    which StatisticsGen does not copy (its statistics say span 0)."""
+    if examples.has_custom_property("span"):
+        return examples.get_int_custom_property("span")
+    return examples.span
 
 
 def _publish(

@@ -27,13 +27,12 @@ from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils
 
 from models import features
+from pipeline import drift as drift_checks
 from pipeline.baseline import read_accepted_statistics, record_accepted_statistics
 
 REPORT_FILE = "validation.json"
 _STATS_FILE = "FeatureStats.pb"
 _ANOMALIES_FILE = "SchemaDiff.pb"
-# Drift (and skew) findings of TFDV's comparators.
-_DRIFT_PREFIX = "COMPARATOR_"
 GATE_FIRST_LINE = "Data validation failed"
 
 
@@ -117,18 +116,8 @@ def presence_findings(
     return result
 
 
-def drift_findings(
-    current: statistics_pb2.DatasetFeatureStatisticsList,
-    baseline: statistics_pb2.DatasetFeatureStatisticsList,
-    schema,
-) -> list[dict]:
-    """Drift beyond the schema's drift_comparator thresholds, train split vs baseline."""
-    anomalies = tfdv.validate_statistics(current, schema, previous_statistics=baseline)
-    return [f for f in findings(anomalies, "train") if f["type"].startswith(_DRIFT_PREFIX)]
-
-
-def failure_message(blocking: list[dict]) -> str:
-    """What failed, per feature, and what the user can do about it."""
+def failure_message(blocking: list[dict], compared: str = "") -> str:
+    """What failed, per feature, what was compared, and what the user can do about it."""
     features = sorted({f["feature"] for f in blocking})
     lines = [
         f"{GATE_FIRST_LINE}: {len(features)} feature(s) break the schema or drifted; "
@@ -138,6 +127,8 @@ def failure_message(blocking: list[dict]) -> str:
         lines.append(
             f"  - {visible(f['feature'])} ({f['split']} split): {f['description']} [{f['type']}]"
         )
+    if compared:
+        lines.append(f"Data checked: {compared}.")
     lines.extend(remedy_hint(blocking))
     return "\n".join(lines)
 
@@ -166,7 +157,7 @@ def remedy_hint(blocking: list[dict]) -> list[str]:
     """
     broken = sorted({
         f["feature"] for f in blocking
-        if f["feature"] in LABEL_SOURCES and not f["type"].startswith(_DRIFT_PREFIX)
+        if f["feature"] in LABEL_SOURCES and not drift_checks.is_drift(f["type"])
     })
     lines = []
     if broken:
@@ -214,6 +205,7 @@ def DataValidationGate(  # noqa: N802 - TFX components are named like classes
     anomalies: InputArtifact[standard_artifacts.ExampleAnomalies],
     validated_statistics: OutputArtifact[ValidatedStatistics],
     accepted_statistics_file: Parameter[str],
+    examples: InputArtifact[standard_artifacts.Examples] = None,
     allowed_anomalies: Parameter[str] = "",
 ) -> None:
     """Fail the run on schema anomalies or drift unless explicitly allowed."""
@@ -223,23 +215,25 @@ def DataValidationGate(  # noqa: N802 - TFX components are named like classes
         path = os.path.join(artifact_utils.get_split_uri([anomalies], split), _ANOMALIES_FILE)
         schema_findings += findings(anomalies_util.load_anomalies_binary(path), split)
         schema_findings += presence_findings(_load_split_stats(statistics, split), curated, split)
-    baseline = read_accepted_statistics(accepted_statistics_file)
-    drift = []
-    if baseline is not None:
-        drift = drift_findings(
-            _load_split_stats(statistics, "train"),
-            _load_split_stats(_accepted_artifact(baseline), "train"),
-            curated,
-        )
+    current = _load_split_stats(statistics, "train")
+    record = read_accepted_statistics(accepted_statistics_file)
+    baseline, baseline_span = None, None
+    if record is not None:
+        baseline = _load_split_stats(_accepted_artifact(record), "train")
+        baseline_span = record.get("span")
+    drift = [] if baseline is None else drift_checks.drift_findings(current, baseline, curated)
+    span = _span(examples) if examples is not None else statistics.span
+    compared = drift_checks.comparison(span, current, baseline_span, baseline)
     blocking, allowed = evaluate(schema_findings, drift, parse_allowed(allowed_anomalies))
     if blocking:
-        raise DataValidationError(failure_message(blocking))
-    _publish(statistics, validated_statistics, allowed, baseline)
+        raise DataValidationError(failure_message(blocking, compared))
+    _publish(statistics, validated_statistics, allowed, record, compared)
+    validated_statistics.span = span
     record_accepted_statistics(accepted_statistics_file, {
         "uri": validated_statistics.uri,
         "split_names": validated_statistics.split_names,
         "statistics_uri": statistics.uri,
-        "span": statistics.span,
+        "span": span,
     })
 
 
@@ -251,7 +245,17 @@ def _accepted_artifact(record: dict) -> ValidatedStatistics:
     return artifact
 
 
-def _publish(statistics, validated, allowed: list[dict], baseline: dict | None) -> None:
+def _span(examples) -> int:
+    """The span ExampleGen read. TFX 1.16 records it as a custom property of Examples,
+    which StatisticsGen does not copy (its statistics say span 0)."""
+    if examples.has_custom_property("span"):
+        return examples.get_int_custom_property("span")
+    return examples.span
+
+
+def _publish(
+    statistics, validated, allowed: list[dict], baseline: dict | None, compared: str
+) -> None:
     """Copy the accepted statistics and record what was allowed through."""
     validated.split_names = statistics.split_names
     validated.span = statistics.span
@@ -265,8 +269,9 @@ def _publish(statistics, validated, allowed: list[dict], baseline: dict | None) 
     report = {
         "allowed_anomalies": allowed,
         "drift_checked": baseline is not None,
-        # Which accepted statistics the drift check compared against.
+        # Which accepted statistics the drift check compared against, and in words.
         "drift_baseline": baseline,
+        "compared": compared,
     }
     io_utils.write_string_file(os.path.join(validated.uri, REPORT_FILE), json.dumps(report))
 

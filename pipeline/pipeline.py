@@ -170,6 +170,7 @@ def create_components(config: PipelineConfig) -> list[BaseNode]:
         schema=schema_gen.outputs["schema"],
         anomalies=example_validator.outputs["anomalies"],
         accepted_statistics_file=accepted_statistics_file(config.pipeline_root),
+        examples=example_gen.outputs["examples"],  # only for its span, which the run reports
         allowed_anomalies=",".join(config.allowed_anomalies),
     ).with_id("DataValidationGate")
     selection = FeatureSelectionComponent(

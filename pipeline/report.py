@@ -444,7 +444,7 @@ def section_anomalies(run: RunData) -> str:
     statistics = run.output("statistics", "ExampleStatistics")
     stats = load_statistics(statistics.uri) if statistics is not None else {}
     parts = ["<p>ExampleValidator compares each split's statistics with the curated schema "
-             "(<code>schema/schema.pbtxt</code>).</p>"]
+             "(<code>schema/schema.pbtxt</code>).</p>" + _data_checked(run)]
     for split in sorted(splits, key=lambda name: (name != "train", name)):
         anomalies, shares = splits[split], _value_shares(stats.get(split))
         rows = []
@@ -463,6 +463,20 @@ def section_anomalies(run: RunData) -> str:
         else:
             parts.append(f"<h3>{esc(split)}: no anomalies</h3>")
     return "".join(parts)
+
+
+def _data_checked(run: RunData) -> str:
+    """The gate's drift comparison: which span it read, against which accepted data."""
+    from pipeline.gate import REPORT_FILE
+
+    artifact = run.output("validated_statistics", "ValidatedStatistics")
+    path = os.path.join(artifact.uri, REPORT_FILE) if artifact is not None else ""
+    if not path or not os.path.exists(path):
+        return ""
+    with open(path) as f:
+        compared = json.load(f).get("compared")
+    return (f"<p>The validation gate {esc(compared)} (drift checks: "
+            "<code>pipeline/drift.py</code>, docs/drift.md).</p>") if compared else ""
 
 
 def _value_shares(stats) -> dict[str, float]:

@@ -63,6 +63,8 @@ def format_summary(summary, total_seconds: float) -> str:
     for run in summary.components:
         lines.append(f"  {run.component:<32} {run.state:<7} {run.seconds:7.1f} s")
     lines.append(f"  {'total (wall clock)':<32} {'':<7} {total_seconds:7.1f} s")
+    if summary.data_checked:
+        lines.append(f"Data: {summary.data_checked}")
     if summary.metrics:
         shown = ("auc", "binary_accuracy", "precision", "recall", "example_count")
         metrics = ", ".join(

@@ -7,6 +7,7 @@ functions, so what a user reads is what was recorded.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 
 from ml_metadata import metadata_store
@@ -54,6 +55,8 @@ class RunSummary:
     def single_class(self) -> str | None:
         """Why AUC is undefined, when the eval split's label has one class; else None."""
         return single_class_text(self.label_counts)
+    # What the validation gate read and compared it with (pipeline/drift.py).
+    data_checked: str | None = None
 
 
 def open_store(where: Location) -> metadata_store.MetadataStore:
@@ -214,6 +217,19 @@ def blessing_failures(evaluation_uri: str) -> list[str]:
     return reasons
 
 
+def data_checked(store: metadata_store.MetadataStore, run_id: str) -> str | None:
+    """The gate's record of the span it read and the accepted data it compared with."""
+    from pipeline.gate import REPORT_FILE
+
+    gate = _latest_execution(store, run_id, "DataValidationGate")
+    accepted = _outputs(store, gate.execution_id, "ValidatedStatistics") if gate else []
+    path = os.path.join(accepted[0].uri, REPORT_FILE) if accepted else ""
+    if not path or not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f).get("compared")
+
+
 def summarize(where: Location, run_id: str | None = None) -> RunSummary:
     """The summary of `run_id` (default: the latest run)."""
     store = open_store(where)
@@ -222,6 +238,7 @@ def summarize(where: Location, run_id: str | None = None) -> RunSummary:
         raise LookupError(f"no pipeline runs recorded in {describe(where)}")
     run_id = run_id or ids[-1]
     summary = RunSummary(run_id=run_id, components=component_runs(store, run_id))
+    summary.data_checked = data_checked(store, run_id)
     evaluator = _latest_execution(store, run_id, "Evaluator")
     if evaluator is not None:
         evaluations = _outputs(store, evaluator.execution_id, "ModelEvaluation")

@@ -282,6 +282,8 @@ def read_blocks(files: list[str], column_names: list[str]) -> Iterator[pa.Record
         )
         try:
             yield from (batch for batch in reader if batch.num_rows)
+        except pa.ArrowInvalid as error:  # a ragged row, or bytes that are not UTF-8
+            raise ValueError(f"{path} is not valid CSV: {error}") from None
         finally:
             reader.close()
 

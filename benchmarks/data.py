@@ -70,6 +70,15 @@ def render_csv(header: str, rows: Sequence[str]) -> str:
     return "\n".join([header, *rows]) + "\n"
 
 
+def write_csv(path: Path, header: str, rows: Sequence[str], chunk_rows: int = 100_000) -> None:
+    """`render_csv(header, rows)` written in chunks: 10M rows as one string would
+    need several GiB (the text, then its encoded copy)."""
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        f.write(header + "\n")
+        for start in range(0, len(rows), chunk_rows):
+            f.write("\n".join(rows[start : start + chunk_rows]) + "\n")
+
+
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -108,7 +117,7 @@ def prepare_dataset(
     csv_path = data_root / "data.csv"
     selected = source_rows if used_seed is None else resample(source_rows, rows, used_seed)
     partial = folder / "data.csv.partial"  # moved into data_root only when complete
-    partial.write_text(render_csv(header, selected), encoding="utf-8")
+    write_csv(partial, header, selected)
     os.replace(partial, csv_path)
     dataset = Dataset(
         data_root=str(data_root),

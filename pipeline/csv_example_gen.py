@@ -1,24 +1,43 @@
-"""A columnar executor for CsvExampleGen: same output, a fraction of the time.
+"""A streaming, columnar executor for CsvExampleGen: same output, bounded memory.
 
 TFX's CsvExampleGen builds every tf.train.Example in a Python loop, a few
 dozen microseconds per row, then hashes and writes each record through Beam.
-On a million taxi rows that is about 90 s on two cores, more than
-the rest of the data processing. This executor does the same job with
-columnar libraries TFX already depends on:
+On a million taxi rows that is about 90 s on two cores, more than the rest of
+the data processing, and at ten million rows Beam's direct runner held
+gigabytes per worker. This executor does the same job with columnar
+libraries TFX already depends on, streaming the CSV in blocks of
+`BLOCK_BYTES`, so its memory does not grow with the input:
 
-* pyarrow reads the CSV files (as strings, so type inference stays ours);
-* each column gets the type CsvExampleGen would give it: INT if every value
-  parses as an integer, else FLOAT if every value parses as a number, else
-  STRING; an empty cell becomes an empty value list, as in CsvExampleGen;
-* tfx_bsl's C++ encoder serializes the rows to tf.Examples in batches;
-* rows go to splits by a hash, as in the base executor, here of the row's
-  cells, and each split is shuffled with a fixed seed and written as gzipped
-  TFRecord shards, the layout downstream components read.
+1. Types. pyarrow reads every block (cells as strings) and each column gets
+   the type CsvExampleGen would give it over the *whole* column: INT if every
+   value parses as an integer, else FLOAT if every value parses as a number,
+   else STRING. A column can only move down that list, so one pass that keeps
+   the current type per column, block by block, decides it; a float in the
+   last block still makes the whole column FLOAT. A column that is empty in
+   every row gets CsvExampleGen's kind-less feature.
+2. Examples. pyarrow reads the blocks again; each is cast to those types,
+   serialized by tfx_bsl's C++ encoder (an empty cell becomes an empty value
+   list, as in CsvExampleGen), sent to a split by a hash of the row's cells as
+   in the base executor, and to a random shard of that split. Shards are
+   spilled to temporary Arrow files as blocks come.
+3. Shuffle. Each spilled shard (a uniformly random subset of its split) is
+   read back, put in a seeded random order and written as a gzipped TFRecord
+   file, the layout downstream components read. Shard order and row order are
+   both random, so the first rows of a split are a uniform sample of it: the
+   Trainer and FeatureSelection read only a prefix.
 
-The whole input is held in memory, so the fast path is taken only for inputs
-up to `MAX_IN_MEMORY_CSV_BYTES`; larger inputs, and configurations it does not
-implement (partitioning by a feature, Parquet output, other payload formats),
-go to the stock Beam executor, which scales out.
+Memory holds a few blocks in pass 2 and two shards in pass 3; shards stay
+small because their count follows the input size (up to `MAX_SHARDS`).
+
+This executor is for Beam's direct runner on one machine. With a distributed
+runner (Dataflow, Flink, Spark, portable...) in the Beam flags, and for
+configurations it does not implement (partitioning by a feature, Parquet
+output, other payload formats), the stock Beam executor runs instead, so the
+cluster spreads the work over its workers whatever the input size.
+
+Both paths drop a UTF-8 byte-order mark in front of a file's header, which
+spreadsheet programs write and TFX's header reader would keep as part of the
+first column's name.
 
 Rows land in the same splits on every run, but not in the same ones as with
 the stock executor, which hashes the serialized example.
@@ -28,15 +47,21 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, TypeVar
 
+import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import tensorflow as tf
 from absl import logging
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from tfx import types
 from tfx.components.example_gen import utils as example_gen_utils
 from tfx.components.example_gen import write_split
@@ -47,24 +72,34 @@ from tfx.dsl.components.base import executor_spec
 from tfx.dsl.io import fileio
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
-from tfx.utils import io_utils, proto_utils
+from tfx.utils import proto_utils
 from tfx_bsl.coders import example_coder
 
-# Inputs larger than this go through the stock Beam executor. The fast path
-# holds the parsed table and every serialized example at once: a 122 MiB CSV
-# (a million taxi rows) peaked at 2.1 GB in the executor's process.
-MAX_IN_MEMORY_CSV_BYTES = 512 * 1024**2
-
-ENCODE_BATCH_ROWS = 65_536
-SHUFFLE_SEED = 0
-# Output shards of about this many bytes of serialized examples (before gzip):
-# enough shards that Beam's workers get even shares.
-SHARD_BYTES = 8 * 1024**2
+# CSV bytes pyarrow parses per step (about 65k taxi rows). Memory in pass 2
+# holds up to `WORKERS + 1` such blocks with their serialized examples.
+BLOCK_BYTES = 8 * 1024**2
+# Bytes of CSV per output shard. A shard is held in memory to be shuffled,
+# and several shards let Beam's workers in StatisticsGen, Transform and
+# Evaluator share the reading (a gzip file cannot be split).
+SHARD_BYTES = 4 * 1024**2
 MAX_SHARDS = 64
+SHUFFLE_SEED = 0
+WORKERS = os.cpu_count() or 1
+# Beam's runners that run on this machine, where the columnar path applies.
+LOCAL_RUNNERS = frozenset(
+    {"direct", "directrunner", "bundlebaseddirectrunner", "switchingdirectrunner"}
+)
+# CsvExampleGen's types, in the order a column falls through them.
+INT, FLOAT, STRING = pa.int64(), pa.float64(), pa.binary()
+TYPE_ORDER = (INT, FLOAT, STRING)
+UTF8_BOM = b"\xef\xbb\xbf"
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class Executor(stock_executor.Executor):
-    """CsvExampleGen's executor with an in-memory, columnar fast path."""
+    """CsvExampleGen's executor with a streaming, columnar path for local runs."""
 
     def Do(
         self,
@@ -84,53 +119,81 @@ class Executor(stock_executor.Executor):
         files_by_split = {
             split.name: _glob(input_base, split.pattern) for split in input_config.splits
         }
-        reason = _why_not_fast(exec_properties, output_config, files_by_split)
+        reason = stock_executor_reason(
+            self._beam_pipeline_args, exec_properties, output_config, files_by_split
+        )
         if reason:
             logging.info("Using the stock Beam CsvExampleGen executor: %s.", reason)
             super().Do(input_dict, output_dict, exec_properties)
             return
+        logging.info("Using the streaming columnar CsvExampleGen executor.")
 
         examples = artifact_utils.get_single_instance(
             output_dict[standard_component_specs.EXAMPLES_KEY]
         )
         split_names = example_gen_utils.generate_output_split_names(input_config, output_config)
         examples.split_names = artifact_utils.encode_split_names(split_names)
-
+        split_dirs = [artifact_utils.get_split_uri([examples], name) for name in split_names]
         if output_config.split_config.splits:
             (files,) = files_by_split.values()
-            table = read_csv_files(files)
             buckets = np.cumsum([s.hash_buckets for s in output_config.split_config.splits])
-            records_by_split = partition_by_hash(encode(table), row_keys(table), buckets)
+            counts = convert(files, split_dirs, buckets)
         else:
-            records_by_split = [encode(read_csv_files(f)) for f in files_by_split.values()]
-
-        for split_name, split_records in zip(split_names, records_by_split, strict=True):
-            split_dir = artifact_utils.get_split_uri([examples], split_name)
-            fileio.makedirs(split_dir)
-            write_shuffled(split_records, split_dir)
-            logging.info("Wrote %d examples to split %s.", len(split_records), split_name)
+            counts = [
+                count
+                for files, split_dir in zip(files_by_split.values(), split_dirs, strict=True)
+                for count in convert(files, [split_dir], np.array([1]))
+            ]
+        for name, count in zip(split_names, counts, strict=True):
+            logging.info("Wrote %d examples to split %s.", count, name)
 
         examples_utils.set_payload_format(examples, example_gen_pb2.FORMAT_TF_EXAMPLE)
         examples_utils.set_file_format(
             examples, write_split.to_file_format_str(example_gen_pb2.FORMAT_TFRECORDS_GZIP)
         )
 
-
-def _glob(input_base: str, pattern: str) -> list[str]:
-    files = sorted(fileio.glob(os.path.join(input_base, pattern)))
-    if not files:
-        raise RuntimeError(
-            f"Split pattern {os.path.join(input_base, pattern)} does not match any files."
-        )
-    return files
+    def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
+        """The stock path's CSV reader, with the header read as `read_header` does."""
+        return _CsvToExampleWithoutBom
 
 
-def _why_not_fast(
+class _CsvToExampleWithoutBom(stock_executor._CsvToExample):
+    """TFX's CSV-to-Example transform, reading headers without a byte-order mark.
+
+    TFX reads the header with `io_utils.load_csv_column_names`, which keeps a
+    BOM as part of the first column's name. The header is read while the Beam
+    graph is built (in this process, whatever the runner), so the stock
+    module's `io_utils` is swapped for the duration of `expand` only.
+    """
+
+    def expand(self, pipeline: beam.Pipeline) -> beam.pvalue.PCollection:
+        original = stock_executor.io_utils
+        stock_executor.io_utils = SimpleNamespace(load_csv_column_names=read_header)
+        try:
+            return super().expand(pipeline)
+        finally:
+            stock_executor.io_utils = original
+
+
+def is_local_runner(beam_pipeline_args: Iterable[str]) -> bool:
+    """Whether the Beam flags run pipelines on this machine (no `--runner`, or a
+    direct runner) rather than on a cluster."""
+    runner = PipelineOptions(list(beam_pipeline_args)).view_as(StandardOptions).runner
+    if runner is None:
+        return True
+    name = runner if isinstance(runner, str) else type(runner).__name__
+    return name.rsplit(".", 1)[-1].lower() in LOCAL_RUNNERS
+
+
+def stock_executor_reason(
+    beam_pipeline_args: Iterable[str],
     exec_properties: dict[str, Any],
     output_config: example_gen_pb2.Output,
     files_by_split: dict[str, list[str]],
 ) -> str:
-    """Why the fast path does not apply ("" if it does)."""
+    """Why the stock Beam executor must run ("" if the columnar path applies)."""
+    if not is_local_runner(beam_pipeline_args):
+        return "a distributed Beam runner spreads the work over its workers"
     payload = exec_properties.get(standard_component_specs.OUTPUT_DATA_FORMAT_KEY)
     if payload not in (None, example_gen_pb2.FORMAT_TF_EXAMPLE):
         return f"payload format {payload}"
@@ -145,88 +208,221 @@ def _why_not_fast(
         return "splitting by a feature"
     if output_config.split_config.splits and len(files_by_split) != 1:
         return "several input splits with an output split config"
-    size = sum(fileio.stat(f).length for files in files_by_split.values() for f in files)
-    if size > MAX_IN_MEMORY_CSV_BYTES:
-        return f"{size} bytes of CSV is more than the in-memory limit"
     return ""
 
 
-def read_csv_files(files: list[str]) -> pa.Table:
-    """Every row of `files` (which must share a header), all cells as strings."""
-    column_names = io_utils.load_csv_column_names(files[0])
+def _glob(input_base: str, pattern: str) -> list[str]:
+    files = sorted(fileio.glob(os.path.join(input_base, pattern)))
+    if not files:
+        raise RuntimeError(
+            f"Split pattern {os.path.join(input_base, pattern)} does not match any files."
+        )
+    return files
+
+
+def read_header(path: str) -> list[str]:
+    """The column names on a CSV file's first line, as TFX reads them, without
+    a UTF-8 byte-order mark."""
+    with fileio.open(path, "rb") as f:
+        line = f.readline()
+    return line.removeprefix(UTF8_BOM).decode("utf-8").strip().split(",")
+
+
+def shared_header(files: list[str]) -> list[str]:
+    column_names = read_header(files[0])
     for path in files[1:]:
-        if io_utils.load_csv_column_names(path) != column_names:
+        if read_header(path) != column_names:
             raise RuntimeError(
                 f"Files in the same split have different headers: {files[0]}, {path}."
             )
-    return pa.concat_tables([_read_as_strings(path, column_names) for path in files])
+    return column_names
 
 
-def encode(table: pa.Table) -> list[bytes]:
-    """Serialized tf.Examples, one per row, with CsvExampleGen's column types."""
-    names = table.column_names
-    columns = [_as_value_lists(_infer_and_cast(table[name])) for name in names]
-    encoder = example_coder.RecordBatchToExamplesEncoder()
+def convert(files: list[str], split_dirs: list[str], bucket_ends: np.ndarray) -> list[int]:
+    """Writes the rows of `files` to `split_dirs` (hash buckets up to each of
+    `bucket_ends`); returns the number of rows in each split.
 
-    def encode_rows(start: int) -> list[bytes]:
-        batch = [column.slice(start, ENCODE_BATCH_ROWS) for column in columns]
-        return encoder.encode(pa.RecordBatch.from_arrays(batch, names))
-
-    # The C++ encoder releases the GIL for part of its work: two threads help.
-    with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
-        batches = pool.map(encode_rows, range(0, table.num_rows, ENCODE_BATCH_ROWS))
-        return [record for batch in batches for record in batch]
-
-
-def row_keys(table: pa.Table) -> list[bytes]:
-    """Each row's cells joined by commas: what decides the row's split.
-
-    Not the serialized example, as in the base executor: the C++ encoder
-    writes features in an order that changes from call to call.
+    Shards are spilled to the local temporary folder (TMPDIR), whatever file
+    system the output is on: about as many bytes as the gzipped output.
     """
-    cells = [table[name].combine_chunks() for name in table.column_names]
-    joined = pc.binary_join_element_wise(*cells, ",", null_handling="replace", null_replacement="")
-    return joined.cast(pa.binary()).to_pylist()
+    column_names = shared_header(files)
+    column_types = infer_types(files, column_names)
+    csv_bytes = sum(fileio.stat(f).length for f in files)
+    shares = np.diff(bucket_ends, prepend=0) / bucket_ends[-1]
+    shards = [max(1, min(MAX_SHARDS, int(-(-csv_bytes * s // SHARD_BYTES)))) for s in shares]
+    with tempfile.TemporaryDirectory(prefix="csv_example_gen-") as spill_dir:
+        counts = spill(files, column_names, column_types, bucket_ends, shards, spill_dir)
+        for split, split_dir in enumerate(split_dirs):
+            fileio.makedirs(split_dir)
+            write_shuffled(
+                [_spill_path(spill_dir, split, k) for k in range(shards[split])], split_dir
+            )
+    return counts
 
 
-def _read_as_strings(path: str, column_names: list[str]) -> pa.Table:
-    # Read through TFX's fileio, so gs:// and other remote paths work too.
-    with fileio.open(path, "rb") as f:
-        data = pa.BufferReader(f.read())
-    return pa_csv.read_csv(
-        data,
-        read_options=pa_csv.ReadOptions(column_names=column_names, skip_rows=1),
-        # Quoted cells may span lines, as CsvExampleGen allows.
-        parse_options=pa_csv.ParseOptions(newlines_in_values=True, ignore_empty_lines=True),
-        convert_options=pa_csv.ConvertOptions(
-            column_types={name: pa.string() for name in column_names},
-            strings_can_be_null=True,
-            null_values=[""],
-            quoted_strings_can_be_null=True,
-        ),
-    )
+def read_blocks(files: list[str], column_names: list[str]) -> Iterator[pa.RecordBatch]:
+    """Every row of `files`, a block at a time, all cells as strings (null if empty)."""
+    for path in files:
+        # A local path lets pyarrow read natively; others go through TFX's
+        # fileio, so gs:// and other remote paths work too.
+        source = path if "://" not in path else fileio.open(path, "rb")
+        reader = pa_csv.open_csv(
+            source,
+            read_options=pa_csv.ReadOptions(
+                column_names=column_names, skip_rows=1, block_size=BLOCK_BYTES
+            ),
+            # Quoted cells may span lines, as CsvExampleGen allows.
+            parse_options=pa_csv.ParseOptions(newlines_in_values=True, ignore_empty_lines=True),
+            convert_options=pa_csv.ConvertOptions(
+                column_types={name: pa.string() for name in column_names},
+                strings_can_be_null=True,
+                null_values=[""],
+                quoted_strings_can_be_null=True,
+            ),
+        )
+        try:
+            yield from (batch for batch in reader if batch.num_rows)
+        except pa.ArrowInvalid as error:  # a ragged row, or bytes that are not UTF-8
+            raise ValueError(f"{path} is not valid CSV: {error}") from None
+        finally:
+            reader.close()
 
 
-def _infer_and_cast(column: pa.ChunkedArray) -> pa.Array:
-    """The column as int64, else float32, else bytes: CsvExampleGen's inference."""
-    column = column.combine_chunks()
-    if _casts(column, pa.int64()):
-        return pc.cast(column, pa.int64())
-    if _casts(column, pa.float64()):
-        # Through float64 so values round to float32 as Python's float() would.
-        return pc.cast(pc.cast(column, pa.float64()), pa.float32(), safe=False)
-    return pc.cast(column, pa.binary())
+def infer_types(files: list[str], column_names: list[str]) -> list[pa.DataType | None]:
+    """Each column's type over all rows of `files`, as CsvExampleGen infers it
+    (None: empty in every row, a feature without a kind)."""
+    level = [0] * len(column_names)  # index into TYPE_ORDER; only ever grows
+    seen = [False] * len(column_names)
+    for batch in read_blocks(files, column_names):
+        for i, column in enumerate(batch.columns):
+            seen[i] = seen[i] or column.null_count < len(column)
+            while level[i] < len(TYPE_ORDER) - 1 and not _casts(column, TYPE_ORDER[level[i]]):
+                level[i] += 1
+    return [TYPE_ORDER[lv] if s else None for lv, s in zip(level, seen, strict=True)]
 
 
 def _casts(column: pa.Array, to: pa.DataType, sample_rows: int = 4096) -> bool:
-    """Whether every value parses as `to`. A failed cast of a million rows costs
-    a quarter of a second, so a sample is tried first."""
+    """Whether every value parses as `to`. A failed cast of a whole block costs
+    more than one of its first rows, so those are tried first."""
     for values in (column.slice(0, sample_rows), column):
         try:
             pc.cast(values, to)
         except pa.ArrowInvalid:
             return False
     return True
+
+
+def spill(
+    files: list[str],
+    column_names: list[str],
+    column_types: list[pa.DataType | None],
+    bucket_ends: np.ndarray,
+    shards: list[int],
+    spill_dir: str,
+) -> list[int]:
+    """Pass 2: serialized examples of every row, spilled to a random shard of
+    their split as Arrow files; returns the rows per split."""
+    encoder = example_coder.RecordBatchToExamplesEncoder()
+    kindless = _kindless_features(column_names, column_types)
+    shard_counts = np.array(shards)
+    schema = pa.schema([("record", pa.large_binary())])
+    options = pa.ipc.IpcWriteOptions(compression="lz4")
+    writers = {
+        (split, k): pa.ipc.new_stream(_spill_path(spill_dir, split, k), schema, options=options)
+        for split, n in enumerate(shards)
+        for k in range(n)
+    }
+
+    def prepare(numbered: tuple[int, pa.RecordBatch]) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+        number, batch = numbered
+        records = encode(batch, column_types, encoder, kindless)
+        split_of = split_by_hash(row_keys(batch), bucket_ends)
+        # Seeded per block, so the shards are the same on every run.
+        shard_of = np.random.default_rng([SHUFFLE_SEED, number]).integers(
+            0, shard_counts[split_of]
+        )
+        return records, split_of, shard_of
+
+    counts = np.zeros(len(shards), dtype=np.int64)
+    try:
+        blocks = enumerate(read_blocks(files, column_names))
+        for records, split_of, shard_of in _bounded_map(prepare, blocks, WORKERS):
+            order = np.lexsort((shard_of, split_of))
+            grouped = records.take(pa.array(order))
+            keys = split_of[order] * MAX_SHARDS + shard_of[order]
+            bounds = np.flatnonzero(np.diff(keys)) + 1
+            for start, end in zip(np.r_[0, bounds], np.r_[bounds, len(keys)], strict=True):
+                split, k = divmod(int(keys[start]), MAX_SHARDS)
+                writers[split, k].write_batch(
+                    pa.record_batch([grouped.slice(start, end - start)], schema=schema)
+                )
+            counts += np.bincount(split_of, minlength=len(shards))
+    finally:
+        for writer in writers.values():
+            writer.close()
+    return counts.tolist()
+
+
+def _spill_path(spill_dir: str, split: int, shard: int) -> str:
+    return os.path.join(spill_dir, f"split-{split}-shard-{shard:05d}.arrows")
+
+
+def _bounded_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
+    """`map(fn, items)` on `workers` threads, in order, with at most `workers + 1`
+    results pending (ThreadPoolExecutor.map would read all of `items` at once).
+    Threads help: pyarrow and tfx_bsl's encoder release the GIL for most of
+    their work."""
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending = deque()
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) > workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def encode(
+    batch: pa.RecordBatch,
+    column_types: list[pa.DataType | None],
+    encoder: example_coder.RecordBatchToExamplesEncoder | None = None,
+    kindless: bytes = b"",
+) -> pa.Array:
+    """Serialized tf.Examples, one per row, with the given column types."""
+    typed = [
+        (name, _as_value_lists(_cast(column, to)))
+        for name, column, to in zip(batch.schema.names, batch.columns, column_types, strict=True)
+        if to is not None
+    ]
+    encoder = encoder or example_coder.RecordBatchToExamplesEncoder()
+    if typed:
+        names, arrays = zip(*typed, strict=True)
+        records = encoder.encode(pa.RecordBatch.from_arrays(list(arrays), list(names)))
+    else:
+        records = [b""] * batch.num_rows
+    if kindless:
+        # Serialized protos concatenate into their merge: each example gains
+        # the always-empty columns as features without a kind.
+        records = [record + kindless for record in records]
+    return pa.array(records, pa.large_binary())
+
+
+def _kindless_features(
+    column_names: list[str], column_types: list[pa.DataType | None]
+) -> bytes:
+    """CsvExampleGen's features for columns empty in every row: present, no kind."""
+    empty = [name for name, to in zip(column_names, column_types, strict=True) if to is None]
+    if not empty:
+        return b""
+    features = {name: tf.train.Feature() for name in empty}
+    return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
+
+
+def _cast(column: pa.Array, to: pa.DataType) -> pa.Array:
+    if to == FLOAT:
+        # Through float64 so values round to float32 as Python's float() would.
+        return pc.cast(pc.cast(column, FLOAT), pa.float32(), safe=False)
+    return pc.cast(column, to)
 
 
 def _as_value_lists(values: pa.Array) -> pa.ListArray:
@@ -237,28 +433,29 @@ def _as_value_lists(values: pa.Array) -> pa.ListArray:
     return pa.ListArray.from_arrays(pa.array(offsets), values.filter(present))
 
 
-def partition_by_hash(
-    records: list[bytes], keys: list[bytes], bucket_ends: np.ndarray
-) -> list[list[bytes]]:
-    """Splits records as BaseExampleGenExecutor does: sha256 of the key, bucketed."""
-    total = int(bucket_ends[-1])
-    split_of = np.searchsorted(
-        bucket_ends,
-        [int.from_bytes(hashlib.sha256(key).digest(), "big") % total for key in keys],
-        side="right",
-    )
-    return [[records[i] for i in np.flatnonzero(split_of == s)] for s in range(len(bucket_ends))]
+def row_keys(batch: pa.RecordBatch) -> list[bytes]:
+    """Each row's cells joined by commas: what decides the row's split.
 
-
-def write_shuffled(records: list[bytes], split_dir: str) -> list[str]:
-    """Writes records in a seeded random order as gzipped TFRecord shards.
-
-    Several shards, because a gzip file cannot be split: Beam's workers in
-    StatisticsGen, Transform and Evaluator each read whole files.
+    Not the serialized example, as in the base executor: the C++ encoder
+    writes features in an order that changes from call to call.
     """
-    total_bytes = sum(map(len, records))
-    shards = max(1, min(MAX_SHARDS, -(-total_bytes // SHARD_BYTES)))
-    order = np.random.default_rng(SHUFFLE_SEED).permutation(len(records))
+    joined = pc.binary_join_element_wise(
+        *batch.columns, ",", null_handling="replace", null_replacement=""
+    )
+    return joined.cast(pa.binary()).to_pylist()
+
+
+def split_by_hash(keys: list[bytes], bucket_ends: np.ndarray) -> np.ndarray:
+    """Each key's split, as BaseExampleGenExecutor does: sha256 of the key, bucketed."""
+    total = int(bucket_ends[-1])
+    buckets = [int.from_bytes(hashlib.sha256(key).digest(), "big") % total for key in keys]
+    return np.searchsorted(bucket_ends, buckets, side="right")
+
+
+def write_shuffled(spilled: list[str], split_dir: str) -> list[str]:
+    """Pass 3: each spilled shard, in a seeded random order, as a gzipped
+    TFRecord file of `split_dir`; spilled files are removed once written."""
+    shards = len(spilled)
     paths = [
         os.path.join(
             split_dir, f"{write_split.DEFAULT_TF_RECORD_FILE_NAME}-{i:05d}-of-{shards:05d}.gz"
@@ -267,14 +464,19 @@ def write_shuffled(records: list[bytes], split_dir: str) -> list[str]:
     ]
 
     def write(shard: int) -> None:
+        with pa.ipc.open_stream(spilled[shard]) as reader:
+            records = reader.read_all().column(0).combine_chunks()
+        os.remove(spilled[shard])
+        order = np.random.default_rng([SHUFFLE_SEED, shard]).permutation(len(records))
         # zlib's fastest level: half the time of the default for files about
         # 1.3x as large, which downstream readers decompress faster.
         options = tf.io.TFRecordOptions(compression_type="GZIP", compression_level=1)
         with tf.io.TFRecordWriter(paths[shard], options) as writer:
-            for i in order[shard::shards]:
-                writer.write(records[i])
+            for record in records.take(pa.array(order)).to_pylist():
+                writer.write(record)
 
-    with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
+    # One shard per worker at a time: memory holds `WORKERS` shards.
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         list(pool.map(write, range(shards)))
     return paths
 

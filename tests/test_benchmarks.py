@@ -293,3 +293,23 @@ def test_commands_point_each_pipeline_at_the_same_data(tmp_path: Path):
     assert theirs[1:3] == ["-m", "benchmarks.tfx_taxi"]
     assert cli.metadata_path(OURS, tmp_path / "o") == str(tmp_path / "o" / "metadata.sqlite")
     assert cli.metadata_path(THEIRS, tmp_path / "t") == str(tmp_path / "t" / "metadata.db")
+
+
+def test_scale_table_puts_sizes_side_by_side_per_million_rows(tmp_path: Path):
+    from benchmarks import scale
+
+    paths = []
+    for rows, wall in ((1_000_000, 100.0), (10_000_000, 800.0)):
+        bench = sample_report()
+        bench.dataset = f"{rows:,} rows (data/data.csv resampled with replacement, seed 3)"
+        bench.results[0].measurement.wall_seconds = wall
+        paths.append(tmp_path / f"{rows}.json")
+        paths[-1].write_text(json.dumps(asdict(bench), default=str))
+    table = scale.render([row for path in paths for row in scale.read_rows(path)])
+    lines = table.splitlines()
+    assert len(lines) == 2 + 4  # header, rule, ours and TFX's cold run at each size
+    assert lines[2].startswith("| 1,000,000 | Ours | 100.0 | 100.0 |")
+    assert lines[4].startswith("| 10,000,000 | Ours | 800.0 | 80.0 |")
+    # CsvExampleGen, StatisticsGen, Transform, Trainer, Evaluator
+    assert "| 3.0 | – | – | 10.0 | – |" in lines[2]
+    assert "| 1,000,000 | TFX example | 60.0 | 60.0 |" in table

@@ -1,8 +1,10 @@
-"""The columnar CsvExampleGen executor writes what TFX's stock executor writes.
+"""The streaming CsvExampleGen executor writes what TFX's stock executor writes.
 
 Both executors run for real (the stock one through Beam's in-memory runner) on
-a CSV with the awkward cases: empty cells, quoted commas and line breaks,
-integer and float columns, a column mixing integers and floats.
+CSVs with the awkward cases: empty cells, quoted commas and line breaks,
+integer and float columns, a column mixing integers and floats, a column whose
+type changes in the last block read, a column empty in every row, several
+files, a UTF-8 byte-order mark.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ def _rows(n: int) -> str:
 
 
 def _run(
-    executor_class, data_dir: Path, out_dir: Path, split_config=None
+    executor_class, data_dir: Path, out_dir: Path, split_config=None, beam_args=None
 ) -> standard_artifacts.Examples:
     examples = standard_artifacts.Examples()
     examples.uri = str(out_dir)
@@ -69,7 +71,8 @@ def _run(
         standard_component_specs.OUTPUT_DATA_FORMAT_KEY: example_gen_pb2.FORMAT_TF_EXAMPLE,
     }
     context = executor_class.Context(
-        beam_pipeline_args=["--direct_running_mode=in_memory"], tmp_dir=str(out_dir / "tmp")
+        beam_pipeline_args=beam_args or ["--direct_running_mode=in_memory"],
+        tmp_dir=str(out_dir / "tmp"),
     )
     outputs = {standard_component_specs.EXAMPLES_KEY: [examples]}
     executor_class(context).Do({}, outputs, exec_properties)
@@ -85,8 +88,8 @@ def _split(examples: standard_artifacts.Examples, split: str) -> Counter:
         example = tf.train.Example.FromString(record.numpy())
         row = []
         for name, feature in example.features.feature.items():
-            kind = feature.WhichOneof("kind")
-            row.append((name, kind, tuple(getattr(feature, kind).value)))
+            kind = feature.WhichOneof("kind")  # None: a feature without values or type
+            row.append((name, kind, tuple(getattr(feature, kind).value) if kind else ()))
         rows[tuple(sorted(row))] += 1
     return rows
 
@@ -171,3 +174,111 @@ def test_eval_split_is_a_fifth_of_rows_up_to_a_cap():
     assert split_buckets(15_002) == (4, 1)
     assert split_buckets(400_000) == (4, 1)
     assert split_buckets(1_000_000) == (9, 1)
+
+
+def _everything(examples: standard_artifacts.Examples) -> Counter:
+    return _split(examples, "train") + _split(examples, "eval")
+
+
+def test_a_type_change_in_the_last_block_types_the_whole_column(tmp_path: Path, monkeypatch):
+    """An INT column with one float in its last row is FLOAT in every row; a
+    FLOAT column with one word is STRING; a column empty in every row is a
+    feature without a kind, as in CsvExampleGen."""
+    monkeypatch.setattr(csv_example_gen, "BLOCK_BYTES", 4096)  # about 40 blocks
+    folder = tmp_path / "data"
+    folder.mkdir()
+    lines = [f"{i},{i % 17}.5,,x{i % 3}" for i in range(4000)]
+    lines[-1] = "3999,n/a,,x0"
+    lines[-2] = "2.5,1.5,,x1"
+    (folder / "a.csv").write_text("trip_id,fare,empty,company\n" + "\n".join(lines) + "\n")
+    ours = _everything(_run(csv_example_gen.Executor, folder, tmp_path / "ours"))
+    assert ours == _everything(_run(stock.Executor, folder, tmp_path / "stock"))
+    first = {name: (kind, values) for name, kind, values in next(iter(ours))}
+    assert first["trip_id"][0] == "float_list"
+    assert first["fare"][0] == "bytes_list"
+    assert first["empty"] == (None, ())
+
+
+def test_several_files_give_what_the_stock_executor_gives(tmp_path: Path):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "a.csv").write_text(CSV)
+    (folder / "b.csv").write_text(_rows(300))
+    (folder / "c.csv").write_text(CSV.replace("Flash Cab", "Sun Taxi"))
+    ours = _everything(_run(csv_example_gen.Executor, folder, tmp_path / "ours"))
+    assert ours == _everything(_run(stock.Executor, folder, tmp_path / "stock"))
+    assert sum(ours.values()) == 5 + 300 + 5
+
+
+@pytest.mark.parametrize("fallback", [False, True], ids=["streaming", "stock-fallback"])
+def test_a_utf8_byte_order_mark_is_not_part_of_the_first_column(
+    data_dir: Path, tmp_path: Path, fallback: bool
+):
+    """Both of our paths read a file saved with a BOM as they read it without one."""
+    with_bom = tmp_path / "bom"
+    with_bom.mkdir()
+    (with_bom / "a.csv").write_bytes(b"\xef\xbb\xbf" + CSV.encode("utf-8"))
+    config = None
+    if fallback:  # partitioning by a feature is left to the stock executor
+        config = example_gen_pb2.SplitConfig(
+            splits=[
+                example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=1),
+                example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=1),
+            ],
+            partition_feature_name="payment_type",
+        )
+    ours = _run(csv_example_gen.Executor, with_bom, tmp_path / "ours", config)
+    plain = _run(csv_example_gen.Executor, data_dir, tmp_path / "plain", config)
+    assert _split(ours, "train") == _split(plain, "train")
+    assert _split(ours, "eval") == _split(plain, "eval")
+    assert any(name == "trip_id" for row in _split(ours, "train") for name, _, _ in row)
+
+
+def test_a_ragged_row_after_the_preflight_head_fails_naming_the_file(
+    tmp_path: Path, monkeypatch
+):
+    monkeypatch.setattr(csv_example_gen, "BLOCK_BYTES", 4096)
+    folder = tmp_path / "data"
+    folder.mkdir()
+    text = _rows(3000).replace("\n2999,", "\n2999,extra,")
+    (folder / "a.csv").write_text(text)
+    with pytest.raises(ValueError, match=r"a\.csv is not valid CSV: .*Expected 6 columns, got 7"):
+        _run(csv_example_gen.Executor, folder, tmp_path / "out")
+    assert not glob.glob(str(tmp_path / "out" / "*" / "*.gz")), "nothing may be written"
+
+
+@pytest.mark.parametrize(
+    "beam_args, local",
+    [
+        ([], True),
+        (["--direct_running_mode=multi_processing", "--direct_num_workers=2"], True),
+        (["--runner=DirectRunner"], True),
+        (["--runner=direct"], True),
+        (["--runner=BundleBasedDirectRunner"], True),
+        (["--runner=SwitchingDirectRunner"], True),
+        (["--runner=DataflowRunner", "--project=p", "--region=r"], False),
+        (["--runner=dataflow"], False),
+        (["--runner", "FlinkRunner", "--flink_master=localhost:8081"], False),
+        (["--runner=SparkRunner"], False),
+        (["--runner=PortableRunner", "--job_endpoint=localhost:8099"], False),
+        (["--runner=apache_beam.runners.dataflow.dataflow_runner.DataflowRunner"], False),
+    ],
+)
+def test_only_beams_direct_runner_takes_the_columnar_path(beam_args: list[str], local: bool):
+    """With a distributed runner, ExampleGen stays a Beam pipeline the cluster runs."""
+    assert csv_example_gen.is_local_runner(beam_args) is local
+    reason = csv_example_gen.stock_executor_reason(
+        beam_args, {}, example_gen_pb2.Output(), {"single_split": ["a.csv"]}
+    )
+    assert (reason == "") is local
+
+
+def test_a_portable_runner_runs_the_stock_beam_pipeline(data_dir: Path, tmp_path: Path, caplog):
+    """Beam's portable runner, with an embedded job server, stands in for a cluster."""
+    caplog.set_level("INFO")
+    portable = ["--runner=PortableRunner", "--job_endpoint=embed", "--environment_type=LOOPBACK"]
+    ours = _run(csv_example_gen.Executor, data_dir, tmp_path / "ours", beam_args=portable)
+    assert "Using the stock Beam CsvExampleGen executor" in caplog.text
+    theirs = _run(stock.Executor, data_dir, tmp_path / "stock")
+    assert _split(ours, "train") == _split(theirs, "train")
+    assert _split(ours, "eval") == _split(theirs, "eval")

@@ -29,6 +29,7 @@ import json
 import math
 import os
 import random
+import re
 import statistics
 import subprocess
 import sys
@@ -77,6 +78,8 @@ class FoldResult:
     pipeline_model: str = ""  # "pushed", or why the Trainer's model was scored
     pipeline_seconds: float = 0.0
     pipeline_error: str = ""
+    # What the pipeline's own Evaluator measured on its eval split (its blessing input).
+    evaluator: dict[str, float] = field(default_factory=dict)
     gbdt: Scores | None = None
     gbdt_params: dict = field(default_factory=dict)
     gbdt_seconds: float = 0.0
@@ -178,6 +181,13 @@ def run_pipeline(data_root: Path, output_dir: Path, extra: Sequence[str], log: P
             env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
         )
     return done.returncode
+
+
+def evaluator_metrics(console: str) -> dict[str, float]:
+    """The Evaluator's overall metrics from the run summary's `Evaluation:` line."""
+    line = next((x for x in console.splitlines() if x.startswith("Evaluation: ")), "")
+    found = re.findall(r"(auc|binary_accuracy) ([0-9.]+)", line)
+    return {name: float(value) for name, value in found}
 
 
 def model_to_score(output_dir: Path) -> tuple[Path, str]:
@@ -304,6 +314,8 @@ def run_fold(args: argparse.Namespace, fold: int, header: str, lines: list[str],
             result.pipeline_error = f"exit status {code}, see {fold_dir}/local_runner.log"
         else:
             model_dir, result.pipeline_model = model_to_score(fold_dir / "output")
+            result.evaluator = evaluator_metrics(
+                (fold_dir / "local_runner.log").read_text(encoding="utf-8"))
             result.pipeline = score(labels, serve(model_dir, header, heldout))
     if GBDT in args.which:
         started = time.time()
@@ -319,7 +331,8 @@ def describe_fold(r: FoldResult) -> str:
     parts = [f"fold {r.fold}: train {r.train_rows} rows, held out {r.heldout_rows}"]
     if r.pipeline:
         parts.append(f"pipeline AUC {r.pipeline.auc:.4f} acc {r.pipeline.accuracy:.4f} "
-                     f"ECE {r.pipeline.ece:.4f} ({r.pipeline_model}, {r.pipeline_seconds:.0f} s)")
+                     f"ECE {r.pipeline.ece:.4f} ({r.pipeline_model}, {r.pipeline_seconds:.0f} s; "
+                     f"its Evaluator: {r.evaluator})")
     if r.pipeline_error:
         parts.append(f"pipeline FAILED: {r.pipeline_error}")
     if r.gbdt:

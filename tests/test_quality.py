@@ -64,6 +64,12 @@ def test_table_marks_unblessed_folds_and_averages():
     assert "| **mean** | 20 | **0.8000** | **0.8000** | **0.7000** | **0.7000** |" in table
 
 
+def test_evaluator_metrics_are_read_from_the_run_summary():
+    console = "x\nEvaluation: auc 0.9502, binary_accuracy 0.9038, precision 0.7778\nModel: BLESSED"
+    assert quality.evaluator_metrics(console) == {"auc": 0.9502, "binary_accuracy": 0.9038}
+    assert quality.evaluator_metrics("Model: not evaluated") == {}
+
+
 def test_work_dir_inside_the_repo_is_refused(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks", "quality", "--work-dir", str(ROOT / "x")],
@@ -98,6 +104,7 @@ def test_two_fold_cross_validation_scores_both_models_on_unseen_rows(tmp_path):
             assert 0.7 < scores["accuracy"] <= 1.0, (side, scores)
             assert 0.0 <= scores["ece"] < 0.2, (side, scores)
         assert set(fold["gbdt_params"]) == set(quality.GBDT_GRID)
+        assert set(fold["evaluator"]) == {"auc", "binary_accuracy"}
     table = (run_dir / "results.md").read_text()
     assert table.splitlines()[-1].startswith("| **mean** | 1200 |")
     assert "pipeline AUC" in done.stdout and "GBDT AUC" in done.stdout

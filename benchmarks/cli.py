@@ -268,6 +268,10 @@ def interrupt_on_signals() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["quality"]:  # the cross-validated quality measurement
+        from benchmarks import quality
+
+        return quality.main(argv[1:])
     interrupt_on_signals()
     args = parse_args(argv)
     args.source = machine.source_fingerprint(PROJECT_ROOT)

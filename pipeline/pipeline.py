@@ -31,7 +31,7 @@ from tfx.orchestration.data_types import RuntimeParameter
 from tfx.orchestration.pipeline import Pipeline
 from tfx.proto import example_gen_pb2, trainer_pb2
 
-from models import features
+from models import contract, features
 from pipeline.baseline import accepted_statistics_file
 from pipeline.configs import PREPROCESSING_FN, RUN_FN, PipelineConfig
 from pipeline.csv_example_gen import CsvExampleGen
@@ -73,10 +73,10 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
     return tfma.EvalConfig(
         model_specs=[
             tfma.ModelSpec(
-                signature_name="serving_default",
+                signature_name=contract.SIGNATURE_NAME,
                 label_key=features.LABEL_KEY,
-                prediction_key="probability",
-                preprocessing_function_names=["transform_features"],
+                prediction_key=contract.OUTPUT_KEY,
+                preprocessing_function_names=[contract.TRANSFORM_SIGNATURE_NAME],
             )
         ],
         slicing_specs=[tfma.SlicingSpec()]

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from models import contract
+
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
 
@@ -35,7 +37,7 @@ class PipelineRun:
 
     @property
     def serving_base(self) -> Path:
-        return self.output_dir / "serving_model" / "chicago_taxi"
+        return self.output_dir / "serving_model" / contract.MODEL_NAME
 
 
 def run_cli(

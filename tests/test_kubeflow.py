@@ -538,7 +538,8 @@ def test_docs_use_only_options_and_variables_the_runner_has():
 
 
 def test_docs_state_the_defaults_the_code_has():
-    from pipeline.configs import MODEL_NAME, PipelineConfig
+    from models.contract import MODEL_NAME
+    from pipeline.configs import PipelineConfig
 
     text = DOCS.read_text()
     defaults = PipelineConfig()

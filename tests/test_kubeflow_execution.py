@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 import kubeflow_runner
-from pipeline.configs import MODEL_NAME
+from models.contract import MODEL_NAME, WARMUP_FILE
 from tests import kfp_launcher
 from tests.conftest import DATA, ROOT
 
@@ -120,7 +120,7 @@ def test_every_task_succeeds_and_the_model_is_pushed(cluster: Cluster, first):
     assert pushed["pushed"] == 1 and pushed["pushed_destination"] == str(version)
     # TF Serving's layout, with the warm-up file the serving check replayed.
     assert (version / "saved_model.pb").is_file() and (version / "variables").is_dir()
-    assert (version / "assets.extra" / "tf_serving_warmup_requests").is_file()
+    assert (version / WARMUP_FILE).is_file()
     check = json.loads(pushed["serving_check"])
     assert check["imported_op_libraries"] == [] and check["warmup_records"] > 0
     # ExampleGen ran without its driver: the split is still the configured one.

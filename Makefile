@@ -9,7 +9,7 @@ PYTHON ?= $(shell for p in python3.10 $$HOME/.pyenv/versions/3.10*/bin/python3.1
             $$p -c 'import sys; assert sys.version_info[:2] == (3, 10)' >/dev/null 2>&1 && { echo $$p; break; }; done)
 ARGS ?=
 
-.PHONY: install run test lint lock bench clean image
+.PHONY: install run test test-fast lint lock bench clean image
 
 install: $(STAMP)
 
@@ -27,6 +27,10 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest $(ARGS)
+
+# Everything except the tests that run whole pipelines (@pytest.mark.e2e).
+test-fast: install
+	$(BIN)/python -m pytest -m "not e2e" $(ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -40,6 +40,9 @@ OUTPUT_TYPES = {
     "PushedModel",
 }
 
+# Every test here uses the session's whole-pipeline run.
+pytestmark = pytest.mark.e2e
+
 
 def _artifacts_by_type(store) -> dict[str, list]:
     types = {t.id: t.name for t in store.get_artifact_types()}

@@ -33,6 +33,9 @@ ROWS = 600  # more than two requests' worth at the client's batch size
 # may order oneDNN's arithmetic differently (seen: 6e-8 apart).
 SAME = {"rtol": 1e-5, "atol": 1e-7}
 
+# Every test here uses the session's whole-pipeline run.
+pytestmark = pytest.mark.e2e
+
 
 class HarnessError(Exception):
     """A request TF Serving would refuse: (gRPC code name, HTTP status, message)."""

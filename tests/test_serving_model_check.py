@@ -181,6 +181,7 @@ def test_the_check_process_audits_its_own_imports(core_model, monkeypatch):
     assert pusher.run_serving_check(str(core_model)).ok
 
 
+@pytest.mark.e2e
 def test_the_pushed_model_passes_with_only_tensorflow_imported(pushed_model_dir):
     result = pusher.run_serving_check(str(pushed_model_dir))
     assert result.ok, result.reason
@@ -207,6 +208,7 @@ def _examples(pipeline_run) -> standard_artifacts.Examples:
     return examples
 
 
+@pytest.mark.e2e
 def test_a_blessed_model_failing_the_check_is_not_pushed(
     py_function_model, pipeline_run, tmp_path
 ):

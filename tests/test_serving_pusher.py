@@ -71,6 +71,7 @@ def eval_examples(pipeline_run) -> list[bytes]:
 # --------------------------------------------------------------------------- warm-up
 
 
+@pytest.mark.e2e
 def test_warmup_file_holds_valid_serving_default_requests(pushed_model_dir):
     from tensorflow.core.framework import types_pb2
     from tensorflow.core.protobuf import meta_graph_pb2  # noqa: F401 - proto registry
@@ -95,6 +96,7 @@ def test_warmup_file_holds_valid_serving_default_requests(pushed_model_dir):
     assert sizes[-1] == contract.MAX_BATCH_SIZE
 
 
+@pytest.mark.e2e
 def test_warmup_examples_are_real_eval_examples_without_the_label(pushed_model_dir, pipeline_run):
     expected = {example_key(pusher.without_label(r)) for r in eval_examples(pipeline_run)}
     for log in read_warmup(pushed_model_dir):
@@ -104,6 +106,7 @@ def test_warmup_examples_are_real_eval_examples_without_the_label(pushed_model_d
             assert key in expected
 
 
+@pytest.mark.e2e
 def test_every_warmup_request_is_answered_by_the_model(pushed_model_dir):
     import numpy as np
     import tensorflow as tf
@@ -127,6 +130,7 @@ def pushed_model_artifact(metadata_path: Path):
     return artifact
 
 
+@pytest.mark.e2e
 def test_pushed_model_artifact_has_tfx_pusher_properties(pipeline_run, pushed_model_dir):
     artifact = pushed_model_artifact(pipeline_run.metadata_path)
     properties = artifact.custom_properties
@@ -164,6 +168,7 @@ def tree(path: Path) -> dict[str, bytes]:
     return {str(p.relative_to(path)): p.read_bytes() for p in path.rglob("*") if p.is_file()}
 
 
+@pytest.mark.e2e
 def test_a_model_that_is_not_blessed_is_not_pushed(pipeline_run, pushed_model_dir, tmp_path):
     before = tree(pipeline_run.serving_base)
     artifact = fresh_pushed_model(tmp_path)
@@ -178,6 +183,7 @@ def test_a_model_that_is_not_blessed_is_not_pushed(pipeline_run, pushed_model_di
     assert tree(pipeline_run.serving_base) == before
 
 
+@pytest.mark.e2e
 def test_the_model_already_served_is_not_pushed_again(pipeline_run, pushed_model_dir, tmp_path):
     before = tree(pipeline_run.serving_base)
     artifact = fresh_pushed_model(tmp_path)

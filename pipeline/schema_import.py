@@ -45,9 +45,11 @@ class ContentImportSchemaGen(import_schema_gen.ImportSchemaGen):
     SPEC_CLASS = ContentImportSchemaGenSpec
 
     def __init__(self, schema_file: str, schema_sha256: str | None = None):
+        # Without a digest the node's parameters are exactly stock ImportSchemaGen's.
+        digest = {} if schema_sha256 is None else {SCHEMA_SHA256: schema_sha256}
         spec = ContentImportSchemaGenSpec(
             schema_file=schema_file,
-            schema_sha256=schema_sha256,
             schema=types.Channel(type=standard_artifacts.Schema),
+            **digest,
         )
         base_component.BaseComponent.__init__(self, spec=spec)

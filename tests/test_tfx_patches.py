@@ -49,7 +49,7 @@ def test_beam_executors_get_their_dependency_flags_through_the_module():
 
 
 def test_without_the_sdist_a_beam_executor_keeps_its_flags(monkeypatch):
-    from tfx.dsl.components.base.base_beam_executor import BaseBeamExecutor
+    from tfx.components.statistics_gen.executor import Executor
     from tfx.utils import dependency_utils
 
     # Restored after the test: the patch itself lasts for the process.
@@ -57,7 +57,8 @@ def test_without_the_sdist_a_beam_executor_keeps_its_flags(monkeypatch):
                         dependency_utils.make_beam_dependency_flags)
     tfx_patches.skip_tfx_sdist_for_direct_runner()
     flags = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
-    executor = BaseBeamExecutor(BaseBeamExecutor.Context(beam_pipeline_args=list(flags)))
+    # A real Beam component's executor: StatisticsGen's.
+    executor = Executor(Executor.Context(beam_pipeline_args=list(flags)))
     args = executor._beam_pipeline_args
     assert args[: len(flags)] == flags
     assert not [a for a in args if a.startswith(("--extra_package", "--setup_file"))], args

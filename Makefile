@@ -12,7 +12,7 @@ ARGS ?=
 AIRFLOW_VENV := .venv-airflow
 AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed-$(shell cat requirements.lock requirements-airflow.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint lock bench clean image airflow
+.PHONY: install run test test-fast lint lock bench clean image airflow
 
 install: $(STAMP)
 
@@ -43,6 +43,10 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest $(ARGS)
+
+# Everything except the tests that run whole pipelines (@pytest.mark.e2e).
+test-fast: install
+	$(BIN)/python -m pytest -m "not e2e" $(ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -15,7 +15,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
 
-from models import features
+from models import contract, features
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ def build_keras_model(
     logits = keras.layers.Dense(1)(x)
     # One probability per example: shape [batch], as TF Serving clients expect.
     squeezed = keras.layers.Lambda(lambda t: tf.squeeze(t, axis=-1), name="squeeze")(logits)
-    probability = keras.layers.Activation("sigmoid", name="probability")(squeezed)
+    probability = keras.layers.Activation("sigmoid", name=contract.OUTPUT_KEY)(squeezed)
     model = keras.Model(inputs=inputs, outputs=probability)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=hparams.learning_rate),

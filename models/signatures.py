@@ -16,7 +16,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras as keras
 
-from models import features
+from models import contract, features
 
 _KIND = {tf.int64: "int64_list", tf.float32: "float_list", tf.string: "bytes_list"}
 
@@ -41,12 +41,12 @@ def make_serving_fn(model: keras.Model, tf_transform_output: tft.TFTransformOutp
     model.tft_layer = tf_transform_output.transform_features_layer()
     raw_spec = serving_feature_spec(tf_transform_output)
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=contract.INPUT_KEY)])
     def serve(examples: tf.Tensor) -> dict:
         parsed = tf.io.parse_example(examples, raw_spec)
         transformed = model.tft_layer(parsed)
         transformed.pop(features.LABEL_KEY, None)
-        return {"probability": model(transformed)}
+        return {contract.OUTPUT_KEY: model(transformed)}
 
     return serve
 
@@ -56,7 +56,7 @@ def make_transform_fn(model: keras.Model, tf_transform_output: tft.TFTransformOu
     model.tft_layer_eval = tf_transform_output.transform_features_layer()
     raw_spec = tf_transform_output.raw_feature_spec()
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=contract.INPUT_KEY)])
     def transform_features(examples: tf.Tensor) -> dict:
         return model.tft_layer_eval(tf.io.parse_example(examples, raw_spec))
 
@@ -65,6 +65,6 @@ def make_transform_fn(model: keras.Model, tf_transform_output: tft.TFTransformOu
 
 def signatures(model: keras.Model, tf_transform_output: tft.TFTransformOutput) -> dict:
     return {
-        "serving_default": make_serving_fn(model, tf_transform_output),
-        "transform_features": make_transform_fn(model, tf_transform_output),
+        contract.SIGNATURE_NAME: make_serving_fn(model, tf_transform_output),
+        contract.TRANSFORM_SIGNATURE_NAME: make_transform_fn(model, tf_transform_output),
     }

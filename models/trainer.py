@@ -14,7 +14,7 @@ from absl import logging
 from tfx.components.trainer.fn_args_utils import FnArgs
 from tfx_bsl.public import tfxio
 
-from models import features, signatures
+from models import contract, features, signatures
 from models.model import Hyperparameters, build_keras_model
 
 # Written next to the SavedModel so reports can show the training curve.
@@ -141,14 +141,14 @@ def _write_extras(
     tf.io.gfile.makedirs(fn_args.model_run_dir)
     with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, HISTORY_FILE), "w") as f:
         json.dump({k: [float(v) for v in vals] for k, vals in history.items()}, f)
-    extra = os.path.join(fn_args.serving_model_dir, "assets.extra")
-    tf.io.gfile.makedirs(extra)
-    with tf.io.gfile.GFile(os.path.join(extra, "input_spec.json"), "w") as f:
+    spec_path = os.path.join(fn_args.serving_model_dir, contract.INPUT_SPEC_FILE)
+    tf.io.gfile.makedirs(os.path.dirname(spec_path))
+    with tf.io.gfile.GFile(spec_path, "w") as f:
         json.dump(
             {
-                "signature": "serving_default",
-                "input": "examples: 1-D string tensor of serialized tf.Example",
-                "output": "probability: float32 [batch], P(tips > 0.2 * fare)",
+                "signature": contract.SIGNATURE_NAME,
+                "input": f"{contract.INPUT_KEY}: 1-D string tensor of serialized tf.Example",
+                "output": f"{contract.OUTPUT_KEY}: float32 [batch], P(tips > 0.2 * fare)",
                 "features": signatures.input_spec(tf_transform_output),
             },
             f,

@@ -11,9 +11,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from models.contract import MODEL_NAME
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PIPELINE_NAME = "chicago_taxi"
-MODEL_NAME = "chicago_taxi"  # TF Serving model name: <serving base>/<MODEL_NAME>/<version>
 
 # Code the components run, by dotted path (works locally and inside an image).
 PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
@@ -114,7 +115,8 @@ class PipelineConfig:
 
     @property
     def serving_model_dir(self) -> str:
-        """TF Serving base path for this model; versions are subfolders."""
+        """TF Serving base path for this model (models.contract.MODEL_NAME); versions are
+        subfolders."""
         return self.serving_base_path or os.path.join(self.output_dir, "serving_model", MODEL_NAME)
 
 

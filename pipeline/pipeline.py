@@ -14,9 +14,7 @@ nodes, which open-source Kubeflow Pipelines cannot run.
 
 from __future__ import annotations
 
-import hashlib
 import json
-from pathlib import Path
 
 import tensorflow_model_analysis as tfma
 from google.protobuf.message import Message
@@ -25,14 +23,12 @@ from ml_metadata.proto import metadata_store_pb2
 # Direct imports rather than the `v1` facade, which also loads the Google Cloud
 # AI Platform extensions (google.cloud.aiplatform): seconds of every run's start.
 from tfx.components import ExampleValidator, StatisticsGen, Trainer, Transform
-from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.dsl.components.base.base_node import BaseNode
-from tfx.orchestration import metadata
 from tfx.orchestration.data_types import RuntimeParameter
 from tfx.orchestration.pipeline import Pipeline
 from tfx.proto import example_gen_pb2, trainer_pb2
 
-from models import features
+from models import contract, features
 from pipeline.baseline import accepted_statistics_file
 from pipeline.configs import PREPROCESSING_FN, RUN_FN, PipelineConfig
 from pipeline.csv_example_gen import CsvExampleGen
@@ -40,6 +36,7 @@ from pipeline.evaluator import ServedBaselineEvaluator
 from pipeline.feature_selection import FeatureSelectionComponent
 from pipeline.gate import DataValidationGate
 from pipeline.pusher import ServingPusher
+from pipeline.schema_import import ContentImportSchemaGen, schema_digest
 
 # Pipeline parameters of a Kubeflow run (see `step_args`).
 TRAIN_ARGS_PARAMETER = "train_args"
@@ -74,10 +71,10 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
     return tfma.EvalConfig(
         model_specs=[
             tfma.ModelSpec(
-                signature_name="serving_default",
+                signature_name=contract.SIGNATURE_NAME,
                 label_key=features.LABEL_KEY,
-                prediction_key="probability",
-                preprocessing_function_names=["transform_features"],
+                prediction_key=contract.OUTPUT_KEY,
+                preprocessing_function_names=[contract.TRANSFORM_SIGNATURE_NAME],
             )
         ],
         slicing_specs=[tfma.SlicingSpec()]
@@ -126,21 +123,17 @@ def step_args(
     )
 
 
-def versioned_schema_path(config: PipelineConfig) -> str:
-    """The curated schema at a path that changes whenever its content does.
+def schema_import(config: PipelineConfig) -> ContentImportSchemaGen:
+    """ImportSchemaGen of the curated schema, re-run whenever its content changes.
 
-    TFX caches ImportSchemaGen on the file *path*, so an edited schema.pbtxt
-    would silently keep the old schema on the next run. Locally, the schema is
-    copied to <pipeline_root>/schema/<sha256 prefix>/schema.pbtxt; remote
-    runs read it from the pipeline image, which changes with it.
+    Locally the schema's digest is a parameter (pipeline/schema_import.py),
+    so an edited schema.pbtxt is imported again; remote runs read it from the
+    pipeline image, which changes with it.
     """
-    if not config.local_metadata:
-        return config.schema_path
-    content = Path(config.schema_path).read_bytes()
-    target = Path(config.pipeline_root, "schema", hashlib.sha256(content).hexdigest()[:16])
-    target.mkdir(parents=True, exist_ok=True)
-    (target / "schema.pbtxt").write_bytes(content)
-    return str(target / "schema.pbtxt")
+    digest = schema_digest(config.schema_path) if config.local_metadata else None
+    return ContentImportSchemaGen(
+        schema_file=config.schema_path, schema_sha256=digest
+    ).with_id("ImportSchemaGen")
 
 
 def create_components(config: PipelineConfig) -> list[BaseNode]:
@@ -161,7 +154,7 @@ def create_components(config: PipelineConfig) -> list[BaseNode]:
         ),
     )
     statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
-    schema_gen = ImportSchemaGen(schema_file=versioned_schema_path(config))
+    schema_gen = schema_import(config)
     example_validator = ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
     )
@@ -234,16 +227,32 @@ def create_components(config: PipelineConfig) -> list[BaseNode]:
     ]
 
 
+def sqlite_metadata(path: str) -> metadata_store_pb2.ConnectionConfig:
+    """ML Metadata in SQLite at `path`, created on first use.
+
+    TFX's `sqlite_metadata_connection_config` also creates the folder, which
+    would make building the DAG write to disk; the local runner's preflight
+    creates the output folder before the run.
+    """
+    sqlite = metadata_store_pb2.SqliteMetadataSourceConfig
+    return metadata_store_pb2.ConnectionConfig(
+        sqlite=sqlite(filename_uri=path, connection_mode=sqlite.READWRITE_OPENCREATE)
+    )
+
+
 def metadata_connection_config(config: PipelineConfig) -> metadata_store_pb2.ConnectionConfig:
     """SQLite under the output dir (created on first use), or the configured MySQL database."""
     where = config.metadata_location
     if isinstance(where, str):
-        return metadata.sqlite_metadata_connection_config(where)
+        return sqlite_metadata(where)
     return where
 
 
 def create_pipeline(config: PipelineConfig) -> Pipeline:
-    """The pipeline for `config`, with ML Metadata where `config` says (default: SQLite)."""
+    """The pipeline for `config`, with ML Metadata where `config` says (default: SQLite).
+
+    Building it writes nothing to disk: `config` is only read.
+    """
     return Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=config.pipeline_root,

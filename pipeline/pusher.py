@@ -53,13 +53,12 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils, path_utils
 
-import serving
-from models import features
+from models import contract, features
 from pipeline.baseline import SAVED_MODEL_FILE, existing_versions
 
 # Batch sizes of the warm-up requests: every power of two up to max_batch_size.
 WARMUP_BATCH_SIZES: tuple[int, ...] = tuple(
-    2**i for i in range(serving.MAX_BATCH_SIZE.bit_length()) if 2**i <= serving.MAX_BATCH_SIZE
+    2**i for i in range(contract.MAX_BATCH_SIZE.bit_length()) if 2**i <= contract.MAX_BATCH_SIZE
 )
 TEMP_PREFIX = ".incoming-"  # hidden and non-numeric: TF Serving never loads it
 STALE_TEMP_SECONDS = 3600  # a temporary folder this old belongs to a killed push
@@ -123,13 +122,13 @@ def warmup_logs(examples: Sequence[bytes], batch_sizes: Sequence[int] = WARMUP_B
 
     if not examples:
         raise ValueError("no examples to build warm-up requests from")
-    if len(batch_sizes) > serving.MAX_WARMUP_RECORDS:
-        raise ValueError(f"TF Serving reads at most {serving.MAX_WARMUP_RECORDS} warm-up records")
+    if len(batch_sizes) > contract.MAX_WARMUP_RECORDS:
+        raise ValueError(f"TF Serving reads at most {contract.MAX_WARMUP_RECORDS} warm-up records")
     logs, position = [], 0
     for size in batch_sizes:
         batch = [examples[(position + i) % len(examples)] for i in range(size)]
         position += size
-        request = client.predict_request(batch, serving.MODEL_NAME, serving.SIGNATURE_NAME)
+        request = client.predict_request(batch, contract.MODEL_NAME, contract.SIGNATURE_NAME)
         logs.append(
             prediction_log_pb2.PredictionLog(
                 predict_log=prediction_log_pb2.PredictLog(request=request)
@@ -142,7 +141,7 @@ def write_warmup(model_dir: str, logs) -> str:
     """Write `logs` as the model's TFRecord warm-up file; its path."""
     import tensorflow as tf
 
-    path = os.path.join(model_dir, serving.WARMUP_FILE)
+    path = os.path.join(model_dir, contract.WARMUP_FILE)
     fileio.makedirs(os.path.dirname(path))
     with tf.io.TFRecordWriter(path) as writer:
         for log in logs:
@@ -158,8 +157,9 @@ def run_serving_check(model_dir: str, timeout: int = CHECK_TIMEOUT_SECONDS) -> C
     script = importlib.util.find_spec("serving.model_check").origin
     command = [
         sys.executable, script, model_dir,
-        "--signature", serving.SIGNATURE_NAME,
-        "--probability-output", serving.OUTPUT_KEY,
+        "--signature", contract.SIGNATURE_NAME,
+        "--warmup", os.path.join(model_dir, contract.WARMUP_FILE),
+        "--probability-output", contract.OUTPUT_KEY,
     ]
     # tensorflow-transform sets TF_USE_LEGACY_KERAS=1 in this process when
     # imported; inherited, it would make TensorFlow import tf_keras in the check.

@@ -15,8 +15,23 @@ from pathlib import Path
 
 import pytest
 
+from models import contract
+
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
+# Fixtures holding whole-pipeline runs: the session's `pipeline_run`, and
+# `runs` (tests/three_runs.py) in the modules that use the three runs.
+WHOLE_PIPELINE_FIXTURES = {"pipeline_run", "runs"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test using a whole-pipeline run must be marked e2e, so `make test-fast` skips it."""
+    unmarked = [item.nodeid for item in items
+                if WHOLE_PIPELINE_FIXTURES & set(getattr(item, "fixturenames", ()))
+                and item.get_closest_marker("e2e") is None]
+    if unmarked:
+        raise pytest.UsageError(
+            "these tests run whole pipelines but lack @pytest.mark.e2e: " + ", ".join(unmarked))
 
 
 @dataclass
@@ -35,7 +50,7 @@ class PipelineRun:
 
     @property
     def serving_base(self) -> Path:
-        return self.output_dir / "serving_model" / "chicago_taxi"
+        return self.output_dir / "serving_model" / contract.MODEL_NAME
 
 
 def run_cli(

@@ -127,6 +127,7 @@ def test_beam_mode_follows_the_input_size():
 # ------------------------------------------------------------------ the gate
 
 
+@pytest.mark.e2e
 def test_schema_breaking_data_stops_before_training(served: PipelineRun, tmp_path: Path):
     rows = [list(r) for r in ROWS[:3000]]
     miles, payment = HEADER.index("trip_miles"), HEADER.index("payment_type")
@@ -165,6 +166,7 @@ def _drifted_rows() -> list[list[str]]:
     return rows
 
 
+@pytest.mark.e2e
 def test_a_drifted_new_span_is_refused(served: PipelineRun, tmp_path: Path):
     data = tmp_path / "spans"
     shutil.copy(DATA / "data.csv", (data / "span-1").mkdir(parents=True) or data / "span-1")
@@ -179,6 +181,7 @@ def test_a_drifted_new_span_is_refused(served: PipelineRun, tmp_path: Path):
     assert tree_digest(served.serving_base) == before
 
 
+@pytest.mark.e2e
 def test_a_new_span_with_an_allowed_anomaly_is_trained_and_pushed(
     served: PipelineRun, tmp_path: Path
 ):
@@ -207,6 +210,7 @@ def test_a_new_span_with_an_allowed_anomaly_is_trained_and_pushed(
 # ------------------------------------------------------------ worse models
 
 
+@pytest.mark.e2e
 def test_a_worse_model_is_never_pushed(served: PipelineRun):
     before = tree_digest(served.serving_base)
     run = run_pipeline(served.data_root, served.output_dir, "--train-steps", "3")
@@ -243,6 +247,7 @@ def _wait_for_line(process: subprocess.Popen, needle: str, timeout: float = 600)
     raise AssertionError(f"never saw {needle!r}:\n{''.join(seen)}")
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("victim", ["Trainer"])
 def test_a_run_killed_mid_component_is_completed_by_the_next(served: PipelineRun, victim: str):
     before = tree_digest(served.serving_base)
@@ -262,6 +267,7 @@ def test_a_run_killed_mid_component_is_completed_by_the_next(served: PipelineRun
         assert (version / "saved_model.pb").is_file(), f"partial version {version}"
 
 
+@pytest.mark.e2e
 def test_a_second_concurrent_run_refuses_at_once(served: PipelineRun):
     first = _start(served.output_dir, "--no-cache")
     try:

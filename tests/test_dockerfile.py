@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-import kubeflow_runner
+from pipeline import kubeflow
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"
@@ -205,11 +205,11 @@ def test_build_context_keeps_what_is_copied_and_nothing_heavy_or_secret():
 
 
 def test_image_ships_the_code_and_schema_the_spec_names():
-    assert workdir() == kubeflow_runner.IMAGE_PROJECT_DIR
+    assert workdir() == kubeflow.IMAGE_PROJECT_DIR
     assert {"models", "pipeline", "kubeflow_runner"} <= shipped_top_level_modules()
-    schema = project_file_in_image(kubeflow_runner.DEFAULT_SCHEMA)
+    schema = project_file_in_image(kubeflow.DEFAULT_SCHEMA)
     assert schema is not None and schema.is_file(), (
-        f"the runner's default schema {kubeflow_runner.DEFAULT_SCHEMA} is not in the image"
+        f"the runner's default schema {kubeflow.DEFAULT_SCHEMA} is not in the image"
     )
 
 

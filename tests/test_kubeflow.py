@@ -29,7 +29,7 @@ import yaml
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-import kubeflow_runner
+from pipeline import kubeflow, kubeflow_submit
 from tests.test_dockerfile import shipped_top_level_modules
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,7 +77,7 @@ def compiled(tmp_path_factory) -> Compiled:
                        KFP_TRAIN_STEPS=str(TRAIN_STEPS), KFP_BEAM_ARGS=" ".join(DATAFLOW_ARGS))
     result = run_runner("--pipeline-root", PIPELINE_ROOT, "--output-dir", str(build), env=env)
     assert result.returncode == 0, f"compile failed:\n{result.stdout}\n{result.stderr[-3000:]}"
-    path = build / f"{kubeflow_runner.DEFAULT_PIPELINE_NAME}.yaml"
+    path = build / f"{kubeflow.DEFAULT_PIPELINE_NAME}.yaml"
     assert f"Compiled {path}" in result.stdout
     data = yaml.safe_load(path.read_text())
     spec = json_format.ParseDict(data, pipeline_spec_pb2.PipelineSpec())
@@ -117,7 +117,7 @@ def test_spec_parses_strictly_as_yaml_and_as_json(compiled: Compiled):
     from_json = json_format.ParseDict(json.loads(json.dumps(compiled.data)),
                                       pipeline_spec_pb2.PipelineSpec())
     assert from_json == compiled.spec
-    assert compiled.spec.pipeline_info.name == kubeflow_runner.DEFAULT_PIPELINE_NAME
+    assert compiled.spec.pipeline_info.name == kubeflow.DEFAULT_PIPELINE_NAME
     assert compiled.spec.schema_version == "2.1.0"
     assert compiled.spec.default_pipeline_root == PIPELINE_ROOT
 
@@ -127,7 +127,7 @@ def test_kfp_sdk_loads_the_spec(compiled: Compiled):
     from kfp.client import client
 
     component = components.load_component_from_file(str(compiled.path))
-    assert component.name == kubeflow_runner.DEFAULT_PIPELINE_NAME
+    assert component.name == kubeflow.DEFAULT_PIPELINE_NAME
     assert component.component_spec.inputs["train_args"].default == json.dumps(
         {"num_steps": TRAIN_STEPS})
     # What Client.create_run_from_pipeline_package / upload_pipeline read.
@@ -203,7 +203,7 @@ def test_no_path_of_this_machine_leaks_into_the_spec(compiled: Compiled):
     assert leaks == set()
     # Any absolute path the executors see must be inside the image's project folder.
     outside = {p for p in _absolute_paths(compiled.text)
-               if not p.startswith(kubeflow_runner.IMAGE_PROJECT_DIR + "/")}
+               if not p.startswith(kubeflow.IMAGE_PROJECT_DIR + "/")}
     assert outside == set()
 
 
@@ -218,9 +218,9 @@ def test_ml_metadata_is_the_clusters_own():
     """No SQLite store on the cluster: ML Metadata is the backend's own."""
     from pipeline.pipeline import create_pipeline
 
-    args = kubeflow_runner.build_parser().parse_args(
+    args = kubeflow.build_parser().parse_args(
         ["--pipeline-root", PIPELINE_ROOT, "--image", IMAGE])
-    config = kubeflow_runner.config_from_args(args)
+    config = kubeflow.config_from_args(args)
     assert not config.local_metadata
     assert create_pipeline(config).metadata_connection_config is None
 
@@ -262,7 +262,7 @@ def test_heavy_components_get_the_configured_beam_args(compiled: Compiled, local
     (("--extra_package=dist/x.tar.gz",), False),
 ])
 def test_beam_workers_get_the_pipeline_image_unless_told_otherwise(flags, added):
-    result = kubeflow_runner.beam_args(flags, IMAGE)
+    result = kubeflow.beam_args(flags, IMAGE)
     assert result[: len(flags)] == flags
     assert (f"--sdk_container_image={IMAGE}" in result) is added
     assert len(result) == len(flags) + added
@@ -306,8 +306,8 @@ def test_code_the_spec_names_is_importable_and_in_the_image(compiled: Compiled):
             missing[path] = where
     assert unresolved == {}
     assert missing == {}, "named by the spec but not in the image"
-    custom = {p for p in references if p.startswith(kubeflow_runner._TITLE_MODULE + ".")}
-    assert f"{kubeflow_runner._TITLE_MODULE}.FeatureSelection" in custom
+    custom = {p for p in references if p.startswith(kubeflow.TITLE_MODULE + ".")}
+    assert f"{kubeflow.TITLE_MODULE}.FeatureSelection" in custom
     for title in custom:
         assert issubclass(import_utils.import_class_by_path(title), Artifact)
 
@@ -318,14 +318,14 @@ def test_code_the_spec_names_is_importable_and_in_the_image(compiled: Compiled):
 def _custom_types(components) -> dict[type, tuple]:
     """Each custom type's name and properties, and which of them it defines itself."""
     return {t: (t.TYPE_NAME, t.PROPERTIES, sorted(vars(t)))
-            for t in kubeflow_runner._custom_artifact_types(components)}
+            for t in kubeflow.custom_artifact_types(components)}
 
 
 def test_compiling_leaves_local_artifact_types_as_they_were(local_pipeline):
     before = _custom_types(local_pipeline.components)
     assert before, "the pipeline has custom artifact types"
     with pytest.raises(RuntimeError, match="boom"):
-        with kubeflow_runner.kfp_artifact_titles(local_pipeline.components):
+        with kubeflow.kfp_artifact_titles(local_pipeline.components):
             for artifact_type in before:
                 assert artifact_type.TYPE_NAME == f"kubeflow_runner.{artifact_type.__name__}"
             raise RuntimeError("boom")
@@ -340,8 +340,8 @@ def test_a_custom_artifact_type_without_kubeflow_title_is_named():
         TYPE_NAME = "Orphan"
 
     node = types.SimpleNamespace(inputs={"x": tfx.dsl.Channel(type=Orphan)}, outputs={})
-    with pytest.raises(kubeflow_runner.DeployError, match="add 'Orphan': .* KFP_ARTIFACT_TYPES"):
-        with kubeflow_runner.kfp_artifact_titles([node]):
+    with pytest.raises(kubeflow.DeployError, match="add 'Orphan': .* KFP_ARTIFACT_TYPES"):
+        with kubeflow.kfp_artifact_titles([node]):
             pass
     assert Orphan.TYPE_NAME == "Orphan"
 
@@ -350,7 +350,7 @@ def test_a_custom_artifact_type_without_kubeflow_title_is_named():
 
 
 def test_help_names_an_environment_variable_for_every_setting(monkeypatch):
-    parser = kubeflow_runner.build_parser()
+    parser = kubeflow.build_parser()
     settings = [a for a in parser._actions
                 if a.option_strings and a.dest not in ("help", "submit", "vertex")]
     for action in settings:
@@ -366,7 +366,7 @@ def test_help_names_an_environment_variable_for_every_setting(monkeypatch):
         else:
             value, expected = "gs://from-env/x", "gs://from-env/x"
         monkeypatch.setenv(variable, value)
-        args = kubeflow_runner.build_parser().parse_args([])
+        args = kubeflow.build_parser().parse_args([])
         assert getattr(args, action.dest) == expected, variable
     help_text = subprocess.run([sys.executable, str(ROOT / "kubeflow_runner.py"), "--help"],
                                capture_output=True, text=True, timeout=60).stdout
@@ -498,11 +498,11 @@ def test_submit_sends_the_spec_to_the_kfp_api(compiled: Compiled, tmp_path: Path
         ("POST", "/apis/v2beta1/runs"): (200, "application/json", {"run_id": "run-1"}),
     }
     with fake_kfp(answers) as (host, received):
-        args = kubeflow_runner.build_parser().parse_args(
+        args = kubeflow.build_parser().parse_args(
             ["--pipeline-root", PIPELINE_ROOT, "--image", IMAGE, "--submit", "--host", host])
-        kubeflow_runner.check_kfp_endpoint(args.host, args.token)
-        config = kubeflow_runner.config_from_args(args)
-        link = kubeflow_runner.submit_to_kfp(str(compiled.path), config, args)
+        kubeflow_submit.check_kfp_endpoint(args.host, args.token)
+        config = kubeflow.config_from_args(args)
+        link = kubeflow_submit.submit_to_kfp(str(compiled.path), config, args)
     assert link == f"{host}/#/runs/details/run-1"
     (run,) = [body for method, path, body in received if path == "/apis/v2beta1/runs"]
     assert run["experiment_id"] == "exp-1"
@@ -525,7 +525,7 @@ def _runner_commands(text: str) -> list[str]:
 
 def test_docs_use_only_options_and_variables_the_runner_has():
     text = DOCS.read_text()
-    parser = kubeflow_runner.build_parser()
+    parser = kubeflow.build_parser()
     commands = _runner_commands(text)
     assert len(commands) >= 4, "compile, KFP, Vertex and environment examples"
     for command in commands:
@@ -538,16 +538,17 @@ def test_docs_use_only_options_and_variables_the_runner_has():
 
 
 def test_docs_state_the_defaults_the_code_has():
-    from pipeline.configs import MODEL_NAME, PipelineConfig
+    from models.contract import MODEL_NAME
+    from pipeline.configs import PipelineConfig
 
     text = DOCS.read_text()
     defaults = PipelineConfig()
-    for stated in (" ".join(kubeflow_runner.DEFAULT_BEAM_ARGS), kubeflow_runner.DEFAULT_SCHEMA,
+    for stated in (" ".join(kubeflow.DEFAULT_BEAM_ARGS), kubeflow.DEFAULT_SCHEMA,
                    f"PIPELINE_ROOT/serving_model/{MODEL_NAME}", "PIPELINE_ROOT/data",
-                   f"build/{kubeflow_runner.DEFAULT_PIPELINE_NAME}.yaml",
+                   f"build/{kubeflow.DEFAULT_PIPELINE_NAME}.yaml",
                    json.dumps({"num_steps": defaults.train_steps}),
                    json.dumps({"num_steps": defaults.eval_steps}),
-                   *kubeflow_runner.KFP_ARTIFACT_TYPES):
+                   *kubeflow.KFP_ARTIFACT_TYPES):
         assert stated in text, f"docs/kubeflow.md does not say {stated!r}"
 
 
@@ -558,7 +559,7 @@ def test_documented_beam_args_are_beam_options_that_need_no_tfx_staging():
     examples = re.findall(r'export KFP_BEAM_ARGS="([^"]+)"', DOCS.read_text())
     assert len(examples) == 2, "a Dataflow and a Flink example"
     for example in examples:
-        flags = list(kubeflow_runner.beam_args(shlex.split(example), IMAGE))
+        flags = list(kubeflow.beam_args(shlex.split(example), IMAGE))
         known = PipelineOptions(flags).get_all_options(retain_unknown_options=False)
         unknown = [f for f in flags if f[2:].split("=")[0] not in known]
         assert unknown == [], f"not Beam options: {unknown}"
@@ -569,12 +570,12 @@ def test_documented_beam_args_are_beam_options_that_need_no_tfx_staging():
 def test_allowed_anomalies_are_compiled_into_the_gate(tmp_path: Path):
     from pipeline.pipeline import create_pipeline
 
-    args = kubeflow_runner.build_parser().parse_args(
+    args = kubeflow.build_parser().parse_args(
         ["--pipeline-root", PIPELINE_ROOT, "--image", IMAGE, "--output-dir", str(tmp_path),
          "--allow-anomaly", "payment_type:ENUM_TYPE_UNEXPECTED_STRING_VALUES",
          "--allow-anomaly", "company"]
     )
-    pipeline = create_pipeline(kubeflow_runner.config_from_args(args))
+    pipeline = create_pipeline(kubeflow.config_from_args(args))
     (gate,) = [c for c in pipeline.components if c.id == "DataValidationGate"]
     allowed = gate.exec_properties["allowed_anomalies"]
     assert allowed == "payment_type:ENUM_TYPE_UNEXPECTED_STRING_VALUES,company"

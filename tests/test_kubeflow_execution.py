@@ -1,6 +1,6 @@
 """The compiled Kubeflow spec, executed task by task as open-source KFP v2 runs it.
 
-`kubeflow_runner.compile_pipeline` writes the YAML PipelineSpec a cluster
+`pipeline.kubeflow.compile_pipeline` writes the YAML PipelineSpec a cluster
 would get; tests/kfp_launcher.py then runs each task's container command
 unchanged, with the ExecutorInput KFP's driver builds and the environment the
 Dockerfile sets, and hands each task's output artifacts to its consumers, as
@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-import kubeflow_runner
-from pipeline.configs import MODEL_NAME
+from models.contract import MODEL_NAME, WARMUP_FILE
+from pipeline import kubeflow
 from tests import kfp_launcher
 from tests.conftest import DATA, ROOT
 
@@ -60,10 +60,10 @@ def cluster(tmp_path_factory) -> Cluster:
     data_root = base / "storage" / "data"
     data_root.mkdir(parents=True)
     shutil.copy(DATA / "data.csv", data_root)
-    args = kubeflow_runner.build_parser().parse_args(
+    args = kubeflow.build_parser().parse_args(
         ["--pipeline-root", "gs://bucket/root", "--image", "registry.example/taxi:test"])
-    kubeflow_runner.validate(args)
-    remote = kubeflow_runner.config_from_args(args)
+    kubeflow.validate(args)
+    remote = kubeflow.config_from_args(args)
     config = dataclasses.replace(
         remote,
         data_root=str(data_root),
@@ -74,7 +74,7 @@ def cluster(tmp_path_factory) -> Cluster:
         schema_path=str(ROOT / "schema" / "schema.pbtxt"),
     )
     spec_path = base / "chicago-taxi.yaml"
-    spec = kubeflow_runner.compile_pipeline(config, args.image, str(spec_path))
+    spec = kubeflow.compile_pipeline(config, args.image, str(spec_path))
     logs = base / "logs"
     logs.mkdir()
     return Cluster(spec_path, spec, Path(config.pipeline_root), data_root,
@@ -120,7 +120,7 @@ def test_every_task_succeeds_and_the_model_is_pushed(cluster: Cluster, first):
     assert pushed["pushed"] == 1 and pushed["pushed_destination"] == str(version)
     # TF Serving's layout, with the warm-up file the serving check replayed.
     assert (version / "saved_model.pb").is_file() and (version / "variables").is_dir()
-    assert (version / "assets.extra" / "tf_serving_warmup_requests").is_file()
+    assert (version / WARMUP_FILE).is_file()
     check = json.loads(pushed["serving_check"])
     assert check["imported_op_libraries"] == [] and check["warmup_records"] > 0
     # ExampleGen ran without its driver: the split is still the configured one.

@@ -63,6 +63,7 @@ def _ids(step: dict, key: str, side: str = "outputs") -> list[int]:
     return [a["id"] for a in step[side][key]]
 
 
+@pytest.mark.e2e
 def test_it_lists_the_runs_and_what_they_pushed(chain, runs, served):
     store = summary.open_store(str(runs.first.metadata_path))
     run_ids = summary.run_ids(store)
@@ -80,6 +81,7 @@ def test_it_lists_the_runs_and_what_they_pushed(chain, runs, served):
         assert sum(run["states"].values()) == len(summary.component_runs(store, run["run_id"]))
 
 
+@pytest.mark.e2e
 def test_the_chain_ends_at_the_served_model(chain, served):
     assert chain["lineage"]["version"] == served.name
     assert Path(chain["lineage"]["destination"]) == served
@@ -88,6 +90,7 @@ def test_the_chain_ends_at_the_served_model(chain, served):
     assert "ImportSchemaGen" in components
 
 
+@pytest.mark.e2e
 def test_every_component_of_the_training_run_is_in_the_chain(chain, runs):
     """Nothing that touched the model's data is left out (resolvers only pick inputs)."""
     store = summary.open_store(str(runs.first.metadata_path))
@@ -99,6 +102,7 @@ def test_every_component_of_the_training_run_is_in_the_chain(chain, runs):
     assert roles["ExampleValidator"] == "checked the data"
 
 
+@pytest.mark.e2e
 def test_examples_name_the_data_and_its_span(chain):
     example_gen = _step(chain, "CsvExampleGen")
     assert Path(example_gen["properties"]["input_base"]) == DATA
@@ -107,6 +111,7 @@ def test_examples_name_the_data_and_its_span(chain):
     assert "num_files:1" in examples["properties"]["input_fingerprint"]
 
 
+@pytest.mark.e2e
 def test_each_step_consumes_what_the_previous_produced(chain):
     """The links are MLMD's events, not names: ids must match along the chain."""
     examples = _ids(_step(chain, "CsvExampleGen"), "examples")
@@ -131,6 +136,7 @@ def test_each_step_consumes_what_the_previous_produced(chain):
     assert blessing["properties"]["blessed"] == 1
 
 
+@pytest.mark.e2e
 def test_feature_selection_and_anomalies_are_in_the_chain(chain, runs):
     (selection,) = _step(chain, "FeatureSelection")["outputs"]["selection"]
     report = json.loads((Path(selection["uri"]) / "feature_selection.json").read_text())
@@ -139,6 +145,7 @@ def test_feature_selection_and_anomalies_are_in_the_chain(chain, runs):
     assert Path(anomalies["uri"]).is_relative_to(runs.output_dir)
 
 
+@pytest.mark.e2e
 def test_steps_have_times_in_causal_order(chain):
     steps = {s["component"]: s for s in chain["lineage"]["steps"]}
     for step in steps.values():
@@ -147,6 +154,7 @@ def test_steps_have_times_in_causal_order(chain):
         assert steps[before]["finished"] <= steps[after]["started"] + 1e-3, (before, after)
 
 
+@pytest.mark.e2e
 def test_text_output_answers_which_data(runs, served):
     result = run_lineage("--output-dir", str(runs.output_dir))
     assert result.returncode == 0, result.stderr
@@ -158,6 +166,7 @@ def test_text_output_answers_which_data(runs, served):
         assert any(line.strip().startswith(component) for line in lines), component
 
 
+@pytest.mark.e2e
 def test_a_given_version_and_an_unknown_one(runs, chain):
     first_version = chain["runs"][0]["pushed_version"]
     given = run_lineage("--output-dir", str(runs.output_dir), "--json",
@@ -176,6 +185,7 @@ def test_a_missing_store_is_one_clear_line(tmp_path):
     assert result.stderr.strip() == f"error: no ML Metadata store at {tmp_path}/metadata.sqlite"
 
 
+@pytest.mark.e2e
 def test_cached_outputs_are_credited_to_the_run_that_computed_them(runs):
     graph = lineage.MetadataGraph(str(runs.first.metadata_path))
     first_run, second_run, _ = graph.run_ids()

@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from models import features, signatures
+from models import contract, features, signatures
 from models.model import Hyperparameters, build_keras_model
 from tests.tft_data import analyze_and_transform, csv_rows, to_example
 
@@ -46,9 +46,9 @@ def test_model_inputs_follow_transform_outputs(exported):
 
 def test_serving_signature_answers_raw_examples_with_probabilities(exported):
     loaded, rows, _ = exported
-    serve = loaded.signatures["serving_default"]
+    serve = loaded.signatures[contract.SIGNATURE_NAME]
     examples = tf.constant([to_example(r) for r in _serving_rows(rows[:50])])
-    probability = serve(examples=examples)["probability"].numpy()
+    probability = serve(examples=examples)[contract.OUTPUT_KEY].numpy()
     assert probability.shape == (50,)
     assert np.all((probability >= 0) & (probability <= 1))
     assert probability.std() > 0  # it looks at the input
@@ -56,29 +56,29 @@ def test_serving_signature_answers_raw_examples_with_probabilities(exported):
 
 def test_any_feature_may_be_absent(exported):
     loaded, rows, _ = exported
-    serve = loaded.signatures["serving_default"]
+    serve = loaded.signatures[contract.SIGNATURE_NAME]
     only_fare = {"fare": [12.5]}
     nothing = {}
     examples = tf.constant([to_example(only_fare), to_example(nothing)])
-    probability = serve(examples=examples)["probability"].numpy()
+    probability = serve(examples=examples)[contract.OUTPUT_KEY].numpy()
     assert probability.shape == (2,)
     assert np.all(np.isfinite(probability))
 
 
 def test_the_label_source_is_not_needed_and_does_not_change_the_answer(exported):
     loaded, rows, _ = exported
-    serve = loaded.signatures["serving_default"]
+    serve = loaded.signatures[contract.SIGNATURE_NAME]
     with_tips = tf.constant([to_example(r) for r in rows[:20]])
     without = tf.constant([to_example(r) for r in _serving_rows(rows[:20])])
     np.testing.assert_allclose(
-        serve(examples=with_tips)["probability"].numpy(),
-        serve(examples=without)["probability"].numpy(),
+        serve(examples=with_tips)[contract.OUTPUT_KEY].numpy(),
+        serve(examples=without)[contract.OUTPUT_KEY].numpy(),
     )
 
 
 def test_a_float_where_the_schema_says_int_is_refused_naming_the_column(exported):
     loaded, rows, _ = exported
-    serve = loaded.signatures["serving_default"]
+    serve = loaded.signatures[contract.SIGNATURE_NAME]
     bad = dict(_serving_rows(rows[:1])[0], trip_start_hour=[17.0])
     with pytest.raises(tf.errors.InvalidArgumentError, match="trip_start_hour"):
         serve(examples=tf.constant([to_example(bad)]))
@@ -96,7 +96,7 @@ def test_input_spec_states_what_the_model_expects(exported):
 
 def test_transform_signature_yields_the_label_for_evaluation(exported):
     loaded, rows, _ = exported
-    transform = loaded.signatures["transform_features"]
+    transform = loaded.signatures[contract.TRANSFORM_SIGNATURE_NAME]
     out = transform(examples=tf.constant([to_example(r) for r in rows[:10]]))
     expected = [
         int(r["tips"][0] > features.BIG_TIP_FRACTION * r["fare"][0]) for r in rows[:10]

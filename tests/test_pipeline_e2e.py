@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models import features
+from models import contract, features
 from pipeline import summary
 from tests.conftest import PipelineRun, run_pipeline
 from tests.tft_data import csv_rows, to_example
@@ -39,6 +39,9 @@ OUTPUT_TYPES = {
     "ModelBlessing",
     "PushedModel",
 }
+
+# Every test here uses the session's whole-pipeline run.
+pytestmark = pytest.mark.e2e
 
 
 def _artifacts_by_type(store) -> dict[str, list]:
@@ -75,7 +78,7 @@ def test_feature_selection_is_recorded_and_obeyed(pipeline_run: PipelineRun, pus
     dropped = set(features.CANDIDATE_FEATURES) - set(selected)
     assert dropped, "on this data some candidates carry too little information"
     # The model reads exactly the selected columns (fare also feeds the label).
-    spec = json.loads((pushed_model_dir / "assets.extra" / "input_spec.json").read_text())
+    spec = json.loads((pushed_model_dir / contract.INPUT_SPEC_FILE).read_text())
     assert set(spec["features"]) == set(selected)
 
 
@@ -98,8 +101,8 @@ def test_pushed_model_answers_raw_examples(pushed_model_dir):
     rows = csv_rows(200)
     for row in rows:
         row.pop(features.TIPS_KEY)
-    serve = tf.saved_model.load(str(pushed_model_dir)).signatures["serving_default"]
-    probability = serve(examples=tf.constant([to_example(r) for r in rows]))["probability"]
+    serve = tf.saved_model.load(str(pushed_model_dir)).signatures[contract.SIGNATURE_NAME]
+    probability = serve(examples=tf.constant([to_example(r) for r in rows]))[contract.OUTPUT_KEY]
     probability = probability.numpy()
     assert probability.shape == (200,)
     assert np.all((probability >= 0) & (probability <= 1))

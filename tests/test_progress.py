@@ -205,6 +205,7 @@ def runs(tmp_path_factory) -> ThreeRuns:
     return three_runs(tmp_path_factory)
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("which", [0, 1, 2], ids=["first", "retrained", "repeated"])
 def test_run_prints_a_start_and_end_line_per_component(runs: ThreeRuns, which: int):
     run = (runs.first, runs.second, runs.repeat)[which]
@@ -218,6 +219,7 @@ def test_run_prints_a_start_and_end_line_per_component(runs: ThreeRuns, which: i
     assert counters == [(str(i), str(len(recorded))) for i in range(1, len(recorded) + 1)]
 
 
+@pytest.mark.e2e
 def test_elapsed_time_is_the_components_own(runs: ThreeRuns):
     first = dict((c, s) for c, _, s in finished_lines(runs.first.stdout))
     second = dict((c, s) for c, _, s in finished_lines(runs.second.stdout))
@@ -225,6 +227,7 @@ def test_elapsed_time_is_the_components_own(runs: ThreeRuns):
     assert second["Trainer"] > 1.0, "the second run trains again"
 
 
+@pytest.mark.e2e
 def test_run_keeps_tensorflow_and_beam_output_in_the_log(runs: ThreeRuns):
     for stream in (runs.first.stdout, runs.first.stderr):
         for noise in NOISE:
@@ -235,6 +238,7 @@ def test_run_keeps_tensorflow_and_beam_output_in_the_log(runs: ThreeRuns):
     assert log_path(runs.second.stdout) != log, "one log file per run"
 
 
+@pytest.mark.e2e
 def test_cached_components_say_cached(runs: ThreeRuns):
     outcomes = {c: o for c, o, _ in finished_lines(runs.second.stdout)}
     for component in CACHED_IN_SECOND_RUN:
@@ -245,6 +249,7 @@ def test_cached_components_say_cached(runs: ThreeRuns):
         assert repeated[component] == "cached", runs.repeat.stdout
 
 
+@pytest.mark.e2e
 def test_a_failing_component_shows_its_reason(tmp_path):
     data = tmp_path / "data"
     data.mkdir()

@@ -84,12 +84,14 @@ def recorded_run_ids(runs: ThreeRuns) -> list[str]:
 
 
 # -- structure ----------------------------------------------------------------------------------
+@pytest.mark.e2e
 def test_every_section_is_present_in_order(page: Page):
     assert list(page.sections) == [section_id for section_id, _ in report.SECTIONS]
     for section_id, title in report.SECTIONS:
         assert page.sections[section_id].startswith(title), section_id
 
 
+@pytest.mark.e2e
 def test_every_image_is_a_png_next_to_the_page(page: Page, page_path: Path):
     assert len(page.images) >= 20, "a histogram per feature plus the run's plots"
     for src in page.images:
@@ -100,6 +102,7 @@ def test_every_image_is_a_png_next_to_the_page(page: Page, page_path: Path):
     assert on_disk == set(page.images), "no stale or missing images"
 
 
+@pytest.mark.e2e
 def test_the_page_works_offline(page: Page, page_path: Path):
     text = page_path.read_text(encoding="utf-8")
     assert "<script" not in text
@@ -114,6 +117,7 @@ def _selection(run: report.RunData) -> dict:
     return selection
 
 
+@pytest.mark.e2e
 def test_statistics_and_selection_cover_every_feature(page: Page, first_run):
     selection = _selection(first_run)
     for decision in selection["decisions"]:
@@ -122,6 +126,7 @@ def test_statistics_and_selection_cover_every_feature(page: Page, first_run):
     assert f"Selected: {', '.join(selection['selected'])}" in page.sections["feature-selection"]
 
 
+@pytest.mark.e2e
 def test_anomalies_match_example_validator(page: Page, first_run):
     from pipeline.lineage import anomalies_by_split
 
@@ -140,6 +145,7 @@ def _slice_values(text: str, feature: str) -> list[str]:
     return re.findall(r"<tr><td><b>(.*?)</b></td>", part)
 
 
+@pytest.mark.e2e
 def test_metrics_overall_and_per_slice(page: Page, page_path: Path, runs: ThreeRuns):
     from pipeline import summary
 
@@ -150,6 +156,7 @@ def test_metrics_overall_and_per_slice(page: Page, page_path: Path, runs: ThreeR
     assert _slice_values(text, "trip_start_hour") == [str(hour) for hour in range(24)]
 
 
+@pytest.mark.e2e
 def test_training_baseline_and_push(page: Page, runs: ThreeRuns):
     assert "loss" in page.sections["training"] and "val_accuracy" in page.sections["training"]
     assert "No baseline" in page.sections["baseline"], "the first run has nothing to compare"
@@ -160,6 +167,7 @@ def test_training_baseline_and_push(page: Page, runs: ThreeRuns):
     assert f"Model version {versions[0].name}" in page.sections["lineage"]
 
 
+@pytest.mark.e2e
 def test_a_retrained_run_compares_with_the_baseline(runs: ThreeRuns, first_run):
     page = Page((runs.second_report / "index.html").read_text(encoding="utf-8"))
     baseline = page.sections["baseline"]
@@ -174,6 +182,7 @@ def test_a_retrained_run_compares_with_the_baseline(runs: ThreeRuns, first_run):
     assert "Trainerran" in page.sections["overview"]
 
 
+@pytest.mark.e2e
 def test_a_repeated_run_says_its_results_are_reused(runs: ThreeRuns):
     page = Page((runs.output_dir / "report" / "index.html").read_text(encoding="utf-8"))
     second_run_id = recorded_run_ids(runs)[1]
@@ -297,6 +306,7 @@ def _browser() -> str | None:
     reason="headless Chromium not found (Debian: apt-get install chromium; .ci/run installs "
     "it); the report itself is still checked by the other tests",
 )
+@pytest.mark.e2e
 def test_headless_chromium_loads_every_image_and_section(page_path: Path, tmp_path: Path):
     browser = _browser()
     copy = tmp_path / "report"

@@ -14,7 +14,7 @@ import socket
 
 import pytest
 
-import serving
+from models import contract
 from serving import client
 
 SCHEMA_COLUMNS = client.load_columns()
@@ -39,7 +39,7 @@ def parse_example(serialized: bytes):
 def test_rest_body_is_tf_serving_row_format_with_base64_values():
     body = client.rest_body([b"first", b"\x00\xffbinary"])
     assert list(body) == ["signature_name", "instances"]
-    assert body["signature_name"] == "serving_default"
+    assert body["signature_name"] == contract.SIGNATURE_NAME
     assert body["instances"] == [
         {"b64": base64.b64encode(b"first").decode("ascii")},
         {"b64": base64.b64encode(b"\x00\xffbinary").decode("ascii")},
@@ -48,9 +48,10 @@ def test_rest_body_is_tf_serving_row_format_with_base64_values():
 
 
 def test_rest_url_is_the_documented_predict_path():
-    assert client.rest_url("http://host:8501") == "http://host:8501/v1/models/chicago_taxi:predict"
+    assert client.rest_url("http://host:8501") == (
+        f"http://host:8501/v1/models/{contract.MODEL_NAME}:predict")
     assert client.rest_url("http://host:8501/", version=7) == (
-        "http://host:8501/v1/models/chicago_taxi/versions/7:predict"
+        f"http://host:8501/v1/models/{contract.MODEL_NAME}/versions/7:predict"
     )
 
 
@@ -61,17 +62,17 @@ def test_grpc_request_is_a_predict_request_field_by_field():
     request = client.predict_request([b"a", b"bc"])
     assert isinstance(request, predict_pb2.PredictRequest)
     assert request.DESCRIPTOR.full_name == "tensorflow.serving.PredictRequest"
-    assert request.model_spec.name == "chicago_taxi"
-    assert request.model_spec.signature_name == "serving_default"
+    assert request.model_spec.name == contract.MODEL_NAME
+    assert request.model_spec.signature_name == contract.SIGNATURE_NAME
     assert not request.model_spec.HasField("version")  # the newest version
-    assert list(request.inputs) == ["examples"]
-    tensor = request.inputs["examples"]
+    assert list(request.inputs) == [contract.INPUT_KEY]
+    tensor = request.inputs[contract.INPUT_KEY]
     assert tensor.dtype == types_pb2.DT_STRING
     assert [d.size for d in tensor.tensor_shape.dim] == [2]
     assert not tensor.tensor_shape.unknown_rank
     assert list(tensor.string_val) == [b"a", b"bc"]
     assert tensor.tensor_content == b""
-    assert list(request.output_filter) == ["probability"]
+    assert list(request.output_filter) == [contract.OUTPUT_KEY]
     # Nothing else is set.
     assert {f.name for f, _ in request.ListFields()} == {"model_spec", "inputs", "output_filter"}
     assert {f.name for f, _ in request.model_spec.ListFields()} == {"name", "signature_name"}
@@ -101,13 +102,14 @@ def test_grpc_answers_are_read_in_either_tensor_encoding():
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2
 
+    output = contract.OUTPUT_KEY
     packed = predict_pb2.PredictResponse()
-    packed.outputs["probability"].CopyFrom(tf.make_tensor_proto(np.array([0.25, 0.5], "float32")))
-    assert packed.outputs["probability"].tensor_content  # packed bytes
+    packed.outputs[output].CopyFrom(tf.make_tensor_proto(np.array([0.25, 0.5], "float32")))
+    assert packed.outputs[output].tensor_content  # packed bytes
     listed = predict_pb2.PredictResponse()
-    listed.outputs["probability"].CopyFrom(tf.make_tensor_proto([0.25, 0.5], tf.float32, [2]))
-    listed.outputs["probability"].ClearField("tensor_content")
-    listed.outputs["probability"].float_val.extend([0.25, 0.5])
+    listed.outputs[output].CopyFrom(tf.make_tensor_proto([0.25, 0.5], tf.float32, [2]))
+    listed.outputs[output].ClearField("tensor_content")
+    listed.outputs[output].float_val.extend([0.25, 0.5])
     for response in (packed, listed):
         assert client.probabilities_from_grpc(response, 2) == [0.25, 0.5]
     with pytest.raises(client.ServerError, match=r"shape \[2\] for 3 examples"):
@@ -251,6 +253,6 @@ def test_an_unreachable_grpc_server_is_one_clear_line(capsys, closed_port, rows_
 
 def test_batch_size_cannot_exceed_the_server_max_batch_size(capsys):
     with pytest.raises(SystemExit) as exit_info:
-        client.parse_args(["--batch-size", str(serving.MAX_BATCH_SIZE + 1)])
+        client.parse_args(["--batch-size", str(contract.MAX_BATCH_SIZE + 1)])
     assert exit_info.value.code == 2
     assert "TF Serving rejects larger requests" in capsys.readouterr().err

@@ -19,8 +19,9 @@ import yaml
 from google.protobuf import descriptor_pb2, descriptor_pool, text_format, wrappers_pb2
 
 import serving
+from models import contract
 from pipeline import pusher
-from pipeline.configs import MODEL_NAME, PipelineConfig
+from pipeline.configs import PipelineConfig
 from serving import client
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,8 +93,8 @@ def test_models_config_serves_the_newest_pushed_version():
 
     config = parse("models.config", model_server_config_pb2.ModelServerConfig())
     [model] = config.model_config_list.config
-    assert model.name == MODEL_NAME == serving.MODEL_NAME
-    assert model.base_path == serving.MODEL_BASE_PATH == f"/models/{MODEL_NAME}"
+    assert model.name == contract.MODEL_NAME == serving.MODEL_NAME
+    assert model.base_path == serving.MODEL_BASE_PATH == f"/models/{contract.MODEL_NAME}"
     assert model.model_platform == "tensorflow"
     assert model.model_version_policy.WhichOneof("policy_choice") == "latest"
     assert model.model_version_policy.latest.num_versions == 1
@@ -101,7 +102,7 @@ def test_models_config_serves_the_newest_pushed_version():
 
 def test_batching_parameters_match_the_client_and_the_warmup():
     batching = parse("batching_parameters.txt", MESSAGES["BatchingParameters"]())
-    assert batching.max_batch_size.value == serving.MAX_BATCH_SIZE
+    assert batching.max_batch_size.value == contract.MAX_BATCH_SIZE
     # The client never sends a request the batcher would refuse ...
     assert client.parse_args([]).batch_size <= batching.max_batch_size.value
     # ... and warm-up covers batches up to the largest the server forms.
@@ -237,7 +238,7 @@ def test_probes_ports_and_service_point_at_the_model(manifests):
     tf_serving = container(manifests)
     ports = {p["name"]: p["containerPort"] for p in tf_serving["ports"]}
     assert ports == {"grpc": serving.GRPC_PORT, "http": serving.REST_PORT}
-    status = f"/v1/models/{MODEL_NAME}"
+    status = f"/v1/models/{contract.MODEL_NAME}"
     for probe in ("startupProbe", "livenessProbe"):
         assert tf_serving[probe]["httpGet"] == {"path": status, "port": "http"}
     # Ready only once a version is AVAILABLE: metadata is 404 until then.

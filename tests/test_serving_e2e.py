@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import serving
+from models import contract
 from serving import client
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,6 +32,9 @@ ROWS = 600  # more than two requests' worth at the client's batch size
 # Equal up to float32 round-off: TF Serving's TF1 session and a direct TF2 call
 # may order oneDNN's arithmetic differently (seen: 6e-8 apart).
 SAME = {"rtol": 1e-5, "atol": 1e-7}
+
+# Every test here uses the session's whole-pipeline run.
+pytestmark = pytest.mark.e2e
 
 
 class HarnessError(Exception):
@@ -232,7 +235,7 @@ def rest_inputs(body: dict, input_names: list[str]) -> dict:
 
 @pytest.fixture(scope="module")
 def harness(pushed_model_dir):
-    server = TFServingTestHarness(pushed_model_dir, serving.MODEL_NAME, serving.MAX_BATCH_SIZE)
+    server = TFServingTestHarness(pushed_model_dir, contract.MODEL_NAME, contract.MAX_BATCH_SIZE)
     server.rest_url = server.start_rest()
     server.grpc_target = server.start_grpc()
     yield server
@@ -260,12 +263,12 @@ def direct(pushed_model_dir, examples):
     the client sends (results may differ in the last bit across batch sizes)."""
     import tensorflow as tf
 
-    serve = tf.saved_model.load(str(pushed_model_dir)).signatures[serving.SIGNATURE_NAME]
+    serve = tf.saved_model.load(str(pushed_model_dir)).signatures[contract.SIGNATURE_NAME]
 
     def call(batch_size: int, count: int = ROWS) -> np.ndarray:
         batches = [examples[i:min(i + batch_size, count)] for i in range(0, count, batch_size)]
         return np.concatenate(
-            [serve(examples=tf.constant(b))[serving.OUTPUT_KEY].numpy() for b in batches]
+            [serve(examples=tf.constant(b))[contract.OUTPUT_KEY].numpy() for b in batches]
         )
 
     return call
@@ -284,8 +287,8 @@ def run_client(*args: str, stdin: str | None = None) -> subprocess.CompletedProc
 def test_rest_client_gets_the_models_probabilities(harness, examples, direct):
     harness.batch_sizes.clear()
     rest = client.RestClient(harness.rest_url)
-    probabilities = client.predict_all(rest, examples, serving.MAX_BATCH_SIZE)
-    np.testing.assert_allclose(probabilities, direct(serving.MAX_BATCH_SIZE), **SAME)
+    probabilities = client.predict_all(rest, examples, contract.MAX_BATCH_SIZE)
+    np.testing.assert_allclose(probabilities, direct(contract.MAX_BATCH_SIZE), **SAME)
     assert harness.batch_sizes == [256, 256, 88]
 
 
@@ -303,7 +306,7 @@ def test_cli_prints_one_probability_per_csv_row_over_rest(harness, rows_csv, dir
     assert result.returncode == 0, result.stderr
     printed = [float(line) for line in result.stdout.splitlines()]
     # Printed with 6 significant digits.
-    np.testing.assert_allclose(printed, direct(serving.MAX_BATCH_SIZE), rtol=2e-5, atol=1e-7)
+    np.testing.assert_allclose(printed, direct(contract.MAX_BATCH_SIZE), rtol=2e-5, atol=1e-7)
     assert "note: not sent (not a serving input): tips" in result.stderr
 
 

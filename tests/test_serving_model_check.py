@@ -20,6 +20,7 @@ import pytest
 from tfx.types import standard_artifacts
 
 import serving
+from models import contract
 from pipeline import pusher
 
 # Exports a tiny SavedModel shaped like ours: serialized tf.Examples -> probability.
@@ -144,7 +145,7 @@ def test_more_warmup_records_than_tf_serving_reads_is_rejected(core_model, tmp_p
     model = tmp_path / "model"
     shutil.copytree(core_model, model)
     [log] = pusher.warmup_logs(fare_examples([5.0]), batch_sizes=[1])
-    pusher.write_warmup(str(model), [log] * (serving.MAX_WARMUP_RECORDS + 1))
+    pusher.write_warmup(str(model), [log] * (contract.MAX_WARMUP_RECORDS + 1))
     result = pusher.run_serving_check(str(model))
     assert not result.ok
     assert "more than 1000 warm-up records" in result.reason
@@ -155,8 +156,8 @@ def test_a_warmup_request_for_another_input_is_rejected(core_model, tmp_path):
     shutil.copytree(core_model, model)
     [log] = pusher.warmup_logs(fare_examples([5.0]), batch_sizes=[1])
     inputs = log.predict_log.request.inputs
-    inputs["inputs"].CopyFrom(inputs[serving.INPUT_KEY])
-    del inputs[serving.INPUT_KEY]
+    inputs["inputs"].CopyFrom(inputs[contract.INPUT_KEY])
+    del inputs[contract.INPUT_KEY]
     pusher.write_warmup(str(model), [log])
     result = pusher.run_serving_check(str(model))
     assert not result.ok
@@ -180,6 +181,7 @@ def test_the_check_process_audits_its_own_imports(core_model, monkeypatch):
     assert pusher.run_serving_check(str(core_model)).ok
 
 
+@pytest.mark.e2e
 def test_the_pushed_model_passes_with_only_tensorflow_imported(pushed_model_dir):
     result = pusher.run_serving_check(str(pushed_model_dir))
     assert result.ok, result.reason
@@ -206,10 +208,11 @@ def _examples(pipeline_run) -> standard_artifacts.Examples:
     return examples
 
 
+@pytest.mark.e2e
 def test_a_blessed_model_failing_the_check_is_not_pushed(
     py_function_model, pipeline_run, tmp_path
 ):
-    base = tmp_path / "serving_model" / serving.MODEL_NAME
+    base = tmp_path / "serving_model" / contract.MODEL_NAME
     base.mkdir(parents=True)
     (base / "1").mkdir()  # a version already being served stays untouched
     model = standard_artifacts.Model()

@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 from tfx.types import standard_artifacts
 
-import serving
-from models import features
+from models import contract, features
 from pipeline import pusher, summary
 
 
@@ -20,7 +19,7 @@ def read_warmup(model_dir: Path) -> list:
     import tensorflow as tf
     from tensorflow_serving.apis import prediction_log_pb2
 
-    path = model_dir / serving.WARMUP_FILE
+    path = model_dir / contract.WARMUP_FILE
     return [
         prediction_log_pb2.PredictionLog.FromString(record)
         for record in tf.compat.v1.io.tf_record_iterator(str(path))
@@ -44,7 +43,7 @@ def serving_signature(model_dir: Path):
 
     saved_model = saved_model_pb2.SavedModel.FromString((model_dir / "saved_model.pb").read_bytes())
     [meta_graph] = [m for m in saved_model.meta_graphs if "serve" in m.meta_info_def.tags]
-    return meta_graph.signature_def[serving.SIGNATURE_NAME]
+    return meta_graph.signature_def[contract.SIGNATURE_NAME]
 
 
 def recorded(pipeline_run, component: str, type_name: str, artifact_class):
@@ -72,47 +71,50 @@ def eval_examples(pipeline_run) -> list[bytes]:
 # --------------------------------------------------------------------------- warm-up
 
 
+@pytest.mark.e2e
 def test_warmup_file_holds_valid_serving_default_requests(pushed_model_dir):
     from tensorflow.core.framework import types_pb2
     from tensorflow.core.protobuf import meta_graph_pb2  # noqa: F401 - proto registry
 
     logs = read_warmup(pushed_model_dir)
     signature = serving_signature(pushed_model_dir)
-    assert 0 < len(logs) <= serving.MAX_WARMUP_RECORDS
+    assert 0 < len(logs) <= contract.MAX_WARMUP_RECORDS
     sizes = []
     for log in logs:
         assert log.WhichOneof("log_type") == "predict_log"
         request = log.predict_log.request
-        assert request.model_spec.name == serving.MODEL_NAME
-        assert request.model_spec.signature_name == serving.SIGNATURE_NAME
-        assert set(request.inputs) == set(signature.inputs) == {serving.INPUT_KEY}
-        tensor = request.inputs[serving.INPUT_KEY]
-        assert tensor.dtype == signature.inputs[serving.INPUT_KEY].dtype == types_pb2.DT_STRING
+        assert request.model_spec.name == contract.MODEL_NAME
+        assert request.model_spec.signature_name == contract.SIGNATURE_NAME
+        assert set(request.inputs) == set(signature.inputs) == {contract.INPUT_KEY}
+        tensor = request.inputs[contract.INPUT_KEY]
+        assert tensor.dtype == signature.inputs[contract.INPUT_KEY].dtype == types_pb2.DT_STRING
         assert [d.size for d in tensor.tensor_shape.dim] == [len(tensor.string_val)]
         assert set(request.output_filter) <= set(signature.outputs)
         sizes.append(len(tensor.string_val))
     # Every batch size up to the batcher's max_batch_size gets warmed up.
     assert sizes == list(pusher.WARMUP_BATCH_SIZES)
-    assert sizes[-1] == serving.MAX_BATCH_SIZE
+    assert sizes[-1] == contract.MAX_BATCH_SIZE
 
 
+@pytest.mark.e2e
 def test_warmup_examples_are_real_eval_examples_without_the_label(pushed_model_dir, pipeline_run):
     expected = {example_key(pusher.without_label(r)) for r in eval_examples(pipeline_run)}
     for log in read_warmup(pushed_model_dir):
-        for serialized in log.predict_log.request.inputs[serving.INPUT_KEY].string_val:
+        for serialized in log.predict_log.request.inputs[contract.INPUT_KEY].string_val:
             key = example_key(serialized)
             assert features.TIPS_KEY not in {name for name, _, _ in key}
             assert key in expected
 
 
+@pytest.mark.e2e
 def test_every_warmup_request_is_answered_by_the_model(pushed_model_dir):
     import numpy as np
     import tensorflow as tf
 
-    serve = tf.saved_model.load(str(pushed_model_dir)).signatures[serving.SIGNATURE_NAME]
+    serve = tf.saved_model.load(str(pushed_model_dir)).signatures[contract.SIGNATURE_NAME]
     for log in read_warmup(pushed_model_dir):
-        batch = tf.make_ndarray(log.predict_log.request.inputs[serving.INPUT_KEY])
-        probability = serve(examples=tf.constant(batch))[serving.OUTPUT_KEY].numpy()
+        batch = tf.make_ndarray(log.predict_log.request.inputs[contract.INPUT_KEY])
+        probability = serve(examples=tf.constant(batch))[contract.OUTPUT_KEY].numpy()
         assert probability.shape == (len(batch),)
         assert np.all((probability >= 0) & (probability <= 1))
 
@@ -128,6 +130,7 @@ def pushed_model_artifact(metadata_path: Path):
     return artifact
 
 
+@pytest.mark.e2e
 def test_pushed_model_artifact_has_tfx_pusher_properties(pipeline_run, pushed_model_dir):
     artifact = pushed_model_artifact(pipeline_run.metadata_path)
     properties = artifact.custom_properties
@@ -139,8 +142,8 @@ def test_pushed_model_artifact_has_tfx_pusher_properties(pipeline_run, pushed_mo
     assert check["imported_op_libraries"] == []
     # The artifact archives exactly what was pushed, warm-up included.
     archived = Path(artifact.uri)
-    assert (archived / serving.WARMUP_FILE).read_bytes() == (
-        pushed_model_dir / serving.WARMUP_FILE
+    assert (archived / contract.WARMUP_FILE).read_bytes() == (
+        pushed_model_dir / contract.WARMUP_FILE
     ).read_bytes()
 
 
@@ -165,6 +168,7 @@ def tree(path: Path) -> dict[str, bytes]:
     return {str(p.relative_to(path)): p.read_bytes() for p in path.rglob("*") if p.is_file()}
 
 
+@pytest.mark.e2e
 def test_a_model_that_is_not_blessed_is_not_pushed(pipeline_run, pushed_model_dir, tmp_path):
     before = tree(pipeline_run.serving_base)
     artifact = fresh_pushed_model(tmp_path)
@@ -179,6 +183,7 @@ def test_a_model_that_is_not_blessed_is_not_pushed(pipeline_run, pushed_model_di
     assert tree(pipeline_run.serving_base) == before
 
 
+@pytest.mark.e2e
 def test_the_model_already_served_is_not_pushed_again(pipeline_run, pushed_model_dir, tmp_path):
     before = tree(pipeline_run.serving_base)
     artifact = fresh_pushed_model(tmp_path)
@@ -252,7 +257,7 @@ def watch_publish(staged: Path, base: Path) -> VersionWatcher:
 
 def test_a_version_never_appears_half_written(tmp_path):
     staged = fake_model(tmp_path / "staged")
-    base = tmp_path / "serving_model" / serving.MODEL_NAME
+    base = tmp_path / "serving_model" / contract.MODEL_NAME
     watcher = watch_publish(staged, base)
     assert watcher.partial == []
     assert len(watcher.complete) == 1

@@ -1,0 +1,336 @@
+"""Compile the pipeline for Kubeflow Pipelines v2 / Vertex AI Pipelines.
+
+What `kubeflow_runner.py` (the command line) does, as functions: read the
+options (each also from an environment variable), check the settings a
+cluster would only reject later, turn them into a `PipelineConfig`
+(object storage everywhere, the cluster's ML Metadata), and compile
+`create_pipeline(config)` with TFX's KubeflowV2DagRunner into a YAML
+PipelineSpec whose every component runs in the pipeline image built by
+`Dockerfile`. Submitting the spec is in `pipeline/kubeflow_submit.py`.
+
+TFX and the pipeline's components are imported inside the functions: the
+executor containers import this module (through `kubeflow_runner`) only to
+find custom artifact classes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import os
+import re
+import shlex
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from pipeline import tfx_patches
+from pipeline.configs import PipelineConfig
+
+# Where the Dockerfile puts the project inside the image (WORKDIR, on PYTHONPATH).
+IMAGE_PROJECT_DIR = "/pipeline"
+DEFAULT_SCHEMA = f"{IMAGE_PROJECT_DIR}/schema/schema.pbtxt"
+# Kubeflow V2 names must match [a-z0-9][a-z0-9-]{0,127}: no underscore.
+DEFAULT_PIPELINE_NAME = "chicago-taxi"
+# Beam inside each component's pod, in one process: fastest for the shipped
+# data, and safe on a shared node (--direct_num_workers=0 would start one worker
+# per core of the node, not of the pod). Bigger data: --beam-arg flags for
+# Dataflow, Flink or Spark (docs/kubeflow.md).
+DEFAULT_BEAM_ARGS = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
+# Beam flags that tell Beam (and TFX) how workers get their Python code.
+_DEPENDENCY_FLAGS = ("--sdk_container_image", "--worker_harness_container_image",
+                     "--extra_package", "--extra_packages", "--setup_file", "--requirements_file")
+DEFAULT_OUTPUT_DIR = "build"
+
+# Custom artifact types of the pipeline, by class name. Kubeflow V2 records a
+# custom type under a one-dot title "<module>.<Class>", and the executor
+# container imports the class by that title. Ours live deeper (pipeline.gate,
+# ...), so the spec names them as `kubeflow_runner.<Class>`: that module's
+# `__getattr__` resolves them with `artifact_class`. Compiling a pipeline with a
+# custom type missing here fails and says so.
+KFP_ARTIFACT_TYPES = {
+    "FeatureSelection": "pipeline.feature_selection.FeatureSelection",
+    "ValidatedStatistics": "pipeline.gate.ValidatedStatistics",
+}
+TITLE_MODULE = "kubeflow_runner"
+
+_PIPELINE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,127}")
+_URI = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s]+")
+# Object storage TensorFlow's file I/O (and so every TFX executor) can use as is.
+SUPPORTED_STORAGE = ("gs://",)
+
+
+class DeployError(Exception):
+    """Compiling or submitting cannot go on; the message is one readable line."""
+
+
+def artifact_class(name: str) -> type:
+    """The custom artifact class titled `<TITLE_MODULE>.<name>` in a compiled spec."""
+    if name not in KFP_ARTIFACT_TYPES:
+        raise AttributeError(f"module {TITLE_MODULE!r} has no attribute {name!r}")
+    module, _, class_name = KFP_ARTIFACT_TYPES[name].rpartition(".")
+    return getattr(importlib.import_module(module), class_name)
+
+
+# --------------------------------------------------------------------------- settings
+
+
+def _env_help(text: str, env: str) -> str:
+    return f"{text} [env {env}]"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Every option, each with an environment variable as fallback."""
+    defaults = PipelineConfig()
+    env = os.environ.get
+    parser = argparse.ArgumentParser(
+        description="Compile the Chicago Taxi TFX pipeline to a Kubeflow Pipelines v2 spec "
+        "(YAML) and optionally submit it to Kubeflow Pipelines or Vertex AI Pipelines.",
+        epilog="Beam flags start with '--', so pass them as --beam-arg=--runner=DataflowRunner.",
+    )
+    where = parser.add_argument_group("where things live")
+    where.add_argument("--pipeline-root", default=env("KFP_PIPELINE_ROOT"), help=_env_help(
+        "object-storage folder for every artifact, e.g. gs://BUCKET/root (required)",
+        "KFP_PIPELINE_ROOT"))
+    where.add_argument("--image", default=env("KFP_IMAGE"), help=_env_help(
+        "pipeline image every component runs in, e.g. REGISTRY/IMAGE:TAG, built from "
+        "Dockerfile (required)", "KFP_IMAGE"))
+    where.add_argument("--data-root", default=env("KFP_DATA_ROOT"), help=_env_help(
+        "object-storage folder of the CSV files (default: PIPELINE_ROOT/data)", "KFP_DATA_ROOT"))
+    where.add_argument("--serving-base", default=env("KFP_SERVING_BASE"), help=_env_help(
+        "TF Serving base path the blessed model is pushed to, one subfolder per version "
+        "(default: PIPELINE_ROOT/serving_model/chicago_taxi)", "KFP_SERVING_BASE"))
+    where.add_argument("--schema", default=env("KFP_SCHEMA", DEFAULT_SCHEMA), help=_env_help(
+        "curated schema: a path inside the image or an object-storage URI "
+        "(default: %(default)s)", "KFP_SCHEMA"))
+    where.add_argument("--output-dir", default=env("KFP_OUTPUT_DIR", DEFAULT_OUTPUT_DIR),
+                       help=_env_help("local folder the spec is written to; the file is "
+                                      "PIPELINE_NAME.yaml (default: %(default)s)",
+                                      "KFP_OUTPUT_DIR"))
+
+    run = parser.add_argument_group("what runs")
+    run.add_argument("--pipeline-name", default=env("KFP_PIPELINE_NAME", DEFAULT_PIPELINE_NAME),
+                     help=_env_help("pipeline name (default: %(default)s)", "KFP_PIPELINE_NAME"))
+    run.add_argument("--train-steps", type=int,
+                     default=env("KFP_TRAIN_STEPS", str(defaults.train_steps)),
+                     help=_env_help("default of the train_args pipeline parameter, which each "
+                                    "run may override (default: %(default)s)", "KFP_TRAIN_STEPS"))
+    run.add_argument("--eval-steps", type=int,
+                     default=env("KFP_EVAL_STEPS", str(defaults.eval_steps)),
+                     help=_env_help("default of the eval_args pipeline parameter "
+                                    "(default: %(default)s)", "KFP_EVAL_STEPS"))
+    run.add_argument("--beam-arg", action="append", metavar="FLAG",
+                     default=shlex.split(env("KFP_BEAM_ARGS", "")) or None,
+                     help=_env_help("a Beam pipeline flag for the Beam-powered components "
+                                    "(ExampleGen, StatisticsGen, Transform, Evaluator), "
+                                    "repeatable (default: " + " ".join(DEFAULT_BEAM_ARGS)
+                                    + "); --sdk_container_image=IMAGE is added unless a "
+                                    "flag says how workers get their code",
+                                    "KFP_BEAM_ARGS, space-separated"))
+    run.add_argument("--allow-anomaly", action="append", metavar="FEATURE[:TYPE]",
+                     default=shlex.split(env("KFP_ALLOW_ANOMALIES", "")),
+                     help=_env_help("let the validation gate pass this anomaly (a feature, or "
+                                    "feature:ANOMALY_TYPE as the gate prints it); repeatable; "
+                                    "compiled into the spec",
+                                    "KFP_ALLOW_ANOMALIES, space-separated"))
+    run.add_argument("--no-cache", action="store_true",
+                     default=env("KFP_NO_CACHE", "") not in ("", "0", "false"),
+                     help=_env_help("re-run every component even if its inputs are unchanged",
+                                    "KFP_NO_CACHE=1"))
+
+    target = parser.add_argument_group("submission (default: compile only)")
+    mode = target.add_mutually_exclusive_group()
+    mode.add_argument("--submit", action="store_true",
+                      help="submit a run to the Kubeflow Pipelines endpoint --host")
+    mode.add_argument("--vertex", action="store_true",
+                      help="submit a run to Vertex AI Pipelines in --project / --region")
+    target.add_argument("--host", default=env("KFP_HOST"), help=_env_help(
+        "Kubeflow Pipelines endpoint, e.g. http://localhost:8080 after "
+        "`kubectl port-forward`", "KFP_HOST"))
+    target.add_argument("--token", default=env("KFP_TOKEN"), help=_env_help(
+        "bearer token for a Kubeflow Pipelines endpoint behind authentication "
+        "(prefer the variable: a flag shows in the process list)", "KFP_TOKEN"))
+    target.add_argument("--namespace", default=env("KFP_NAMESPACE"), help=_env_help(
+        "Kubeflow profile namespace on a multi-user deployment", "KFP_NAMESPACE"))
+    target.add_argument("--experiment", default=env("KFP_EXPERIMENT", DEFAULT_PIPELINE_NAME),
+                        help=_env_help("Kubeflow Pipelines experiment (default: %(default)s)",
+                                       "KFP_EXPERIMENT"))
+    target.add_argument("--project", default=env("GOOGLE_CLOUD_PROJECT"), help=_env_help(
+        "Google Cloud project for Vertex AI", "GOOGLE_CLOUD_PROJECT"))
+    target.add_argument("--region", default=env("GOOGLE_CLOUD_REGION"),
+                        help=_env_help("Vertex AI region, e.g. us-central1", "GOOGLE_CLOUD_REGION"))
+    target.add_argument("--service-account", default=env("VERTEX_SERVICE_ACCOUNT"),
+                        help=_env_help("service account the Vertex AI run acts as "
+                                       "(default: the project's Compute Engine default)",
+                                       "VERTEX_SERVICE_ACCOUNT"))
+    return parser
+
+
+def _is_uri(path: str) -> bool:
+    return bool(_URI.match(path))
+
+
+def validate(args: argparse.Namespace) -> None:
+    """Reject settings that would only fail on the cluster, with the reason."""
+    if not args.pipeline_root:
+        raise DeployError("--pipeline-root (or KFP_PIPELINE_ROOT) is required, "
+                          "e.g. gs://BUCKET/root")
+    if not args.image or any(c.isspace() for c in args.image):
+        raise DeployError("--image (or KFP_IMAGE) is required, e.g. REGISTRY/IMAGE:TAG")
+    places = {"--pipeline-root": args.pipeline_root, "--data-root": args.data_root,
+              "--serving-base": args.serving_base}
+    for flag, value in places.items():
+        if value:
+            check_storage_uri(flag, value)
+    if not (_is_uri(args.schema) or args.schema.startswith(IMAGE_PROJECT_DIR + "/")):
+        raise DeployError(f"--schema must be inside the image ({IMAGE_PROJECT_DIR}/...) or "
+                          f"object storage, not the local path {args.schema!r}")
+    if not _PIPELINE_NAME.fullmatch(args.pipeline_name):
+        raise DeployError(f"--pipeline-name {args.pipeline_name!r} must match "
+                          "[a-z0-9][a-z0-9-]{0,127} (Kubeflow's rule: no '_')")
+    if args.submit and not args.host:
+        raise DeployError("--submit needs --host (or KFP_HOST), e.g. http://localhost:8080")
+    if args.vertex and not (args.project and args.region):
+        raise DeployError("--vertex needs --project and --region "
+                          "(or GOOGLE_CLOUD_PROJECT and GOOGLE_CLOUD_REGION)")
+
+
+def check_storage_uri(flag: str, value: str) -> None:
+    """Refuse a place TensorFlow's file I/O cannot write from every pod.
+
+    Every TFX executor reads and writes artifacts by URI with TensorFlow's file
+    system layer, which has gs:// built in. Open-source Kubeflow's default
+    root, minio://..., is a scheme of KFP's own launcher, not a file system
+    TensorFlow knows; s3:// needs tensorflow-io, which the image does not
+    carry; a local path exists only inside one pod.
+    """
+    if value.startswith(SUPPORTED_STORAGE):
+        return
+    scheme = value.split("://")[0] + "://" if _is_uri(value) else None
+    what = f"{scheme} URIs" if scheme else f"the local path {value!r}"
+    raise DeployError(f"{flag} must be Google Cloud Storage (gs://BUCKET/path), the storage "
+                      f"TensorFlow's file I/O reads and writes from every pod; {what} cannot be "
+                      "used (see docs/kubeflow.md)")
+
+
+def beam_args(flags: Iterable[str], image: str) -> tuple[str, ...]:
+    """`flags`, plus `--sdk_container_image=IMAGE` unless they say how workers get code.
+
+    The code Beam workers run (Transform's preprocessing_fn in `models`) is in
+    the pipeline image, so remote workers (Dataflow, ...) must run that image.
+    It also stops TFX from building and staging an sdist of itself before each
+    Beam component, which the direct runner ignores anyway.
+    """
+    flags = tuple(flags)
+    if any(f.split("=")[0] in _DEPENDENCY_FLAGS for f in flags):
+        return flags
+    return (*flags, f"--sdk_container_image={image}")
+
+
+def config_from_args(args: argparse.Namespace) -> PipelineConfig:
+    """The cluster's PipelineConfig: object storage everywhere, the cluster's ML Metadata."""
+    root = args.pipeline_root.rstrip("/")
+    return PipelineConfig(
+        data_root=args.data_root or f"{root}/data",
+        # Anything derived from output_dir lands in object storage too.
+        output_dir=root,
+        schema_path=args.schema,
+        pipeline_name=args.pipeline_name,
+        train_steps=args.train_steps,
+        eval_steps=args.eval_steps,
+        beam_pipeline_args=beam_args(args.beam_arg or DEFAULT_BEAM_ARGS, args.image),
+        enable_cache=not args.no_cache,
+        allowed_anomalies=tuple(args.allow_anomaly),
+        local_metadata=False,
+        pipeline_root_path=root,
+        serving_base_path=args.serving_base or None,
+        runtime_parameters=True,
+    )
+
+
+
+# --------------------------------------------------------------------------- compile
+
+
+def custom_artifact_types(nodes: Iterable[Any]) -> set[type]:
+    """Artifact classes of the pipeline's channels that TFX itself does not define."""
+    return {
+        channel.type
+        for node in nodes
+        for channel in (*node.inputs.values(), *node.outputs.values())
+        if not channel.type.__module__.startswith("tfx.")
+    }
+
+
+@contextlib.contextmanager
+def kfp_artifact_titles(nodes: Iterable[Any]) -> Iterator[None]:
+    """Compile the custom artifact types of `nodes` under `kubeflow_runner.<Class>` titles.
+
+    Fails, before changing anything, on a custom type KFP_ARTIFACT_TYPES does
+    not name: the container could not import it. The change itself, and why
+    it is needed, is `tfx_patches.kfp_artifact_titles`.
+    """
+    titles = {}
+    for artifact_type in custom_artifact_types(nodes):
+        path = f"{artifact_type.__module__}.{artifact_type.__qualname__}"
+        if KFP_ARTIFACT_TYPES.get(artifact_type.__name__) != path:
+            raise DeployError(
+                f"artifact type {path} has no Kubeflow title: add "
+                f"'{artifact_type.__name__}': '{path}' to KFP_ARTIFACT_TYPES in "
+                "pipeline/kubeflow.py"
+            )
+        titles[artifact_type] = f"{TITLE_MODULE}.{artifact_type.__name__}"
+    with tfx_patches.kfp_artifact_titles(titles):
+        yield
+
+
+def runtime_parameters(nodes: Iterable[Any]) -> dict[str, Any]:
+    """Every RuntimeParameter the components take, by name."""
+    from tfx.orchestration import data_types
+
+    return {
+        value.name: value
+        for node in nodes
+        for value in node.exec_properties.values()
+        if isinstance(value, data_types.RuntimeParameter)
+    }
+
+
+def add_parameter_defaults(spec: dict, parameters: dict[str, Any]) -> None:
+    """Write each pipeline parameter's default into the spec.
+
+    TFX keeps defaults only in a PipelineJob's runtime config, which a YAML
+    PipelineSpec does not carry; without them every run would have to set
+    every parameter.
+    """
+    inputs = spec["root"]["inputDefinitions"]["parameters"]
+    for name, parameter in parameters.items():
+        inputs[name]["defaultValue"] = parameter.default
+        inputs[name]["isOptional"] = True
+        if parameter.description:
+            inputs[name]["description"] = parameter.description
+
+
+def compile_pipeline(config: PipelineConfig, image: str, package_path: str) -> dict:
+    """Write `config`'s pipeline as a YAML PipelineSpec to `package_path`; return the spec."""
+    import yaml
+    from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner as kubeflow_v2
+
+    from pipeline.pipeline import create_pipeline
+
+    tfx_pipeline = create_pipeline(config)
+    runner = kubeflow_v2.KubeflowV2DagRunner(
+        kubeflow_v2.KubeflowV2DagRunnerConfig(default_image=image, use_pipeline_spec_2_1=True)
+    )
+    with kfp_artifact_titles(tfx_pipeline.components):
+        job = runner.run(tfx_pipeline, write_out=False)
+    spec = job["pipelineSpec"]
+    spec["defaultPipelineRoot"] = config.pipeline_root
+    add_parameter_defaults(spec, runtime_parameters(tfx_pipeline.components))
+    os.makedirs(os.path.dirname(package_path) or ".", exist_ok=True)
+    with open(package_path, "w") as f:
+        f.write(f"# PIPELINE DEFINITION\n# Name: {config.pipeline_name}\n"
+                "# Compiled by kubeflow_runner.py (TFX KubeflowV2DagRunner)\n")
+        yaml.safe_dump(spec, f, sort_keys=True)
+    return spec
+

@@ -1,0 +1,103 @@
+"""Every change this project makes to TFX from outside, checked against TFX 1.16.0.
+
+Each patch replaces one module attribute that TFX looks up at call time, so
+the change reaches TFX's own code without copying it. That relies on TFX's
+internals staying as they were in the version named here:
+tests/test_tfx_patches.py checks, for each patch, that the attribute still
+exists with the expected signature, that TFX still calls it through the
+module, and that the patch has its effect; it also fails on any other TFX
+version, so an upgrade means re-reading each patch below.
+
+The one patch that lives elsewhere is `models.trainer.skip_autograph_for_tf_keras`
+(TensorFlow's AutoGraph, not TFX): the trainer runs inside the Trainer
+component, and models/ does not import the pipeline package. It is tested
+with the others.
+
+TensorFlow and TFX are imported inside the functions: this module is read by
+runners before they decide whether to load them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+# The TFX release every patch below was read against.
+TFX_VERSION = "1.16.0"
+
+
+def skip_tfx_sdist_for_direct_runner() -> None:
+    """Stop TFX from building an sdist of itself before each Beam component.
+
+    TFX hands Beam a freshly built `tfx_ephemeral` sdist (`--extra_package`) so
+    that remote workers can import TFX. Beam's direct runner runs in this
+    interpreter (or in local subprocesses of it) where TFX is already
+    installed, so for local runs the sdist is pure cost. For the rest of the
+    process: a local run is one process.
+    """
+    from tfx.utils import dependency_utils
+
+    def _unchanged(beam_pipeline_args: list[str]) -> list[str]:
+        return beam_pipeline_args
+
+    # base_beam_executor looks the function up on this module at each call.
+    dependency_utils.make_beam_dependency_flags = _unchanged
+
+
+@contextlib.contextmanager
+def local_launcher(make_subclass: Callable[[type], type]) -> Iterator[type]:
+    """Inside the block, LocalDagRunner launches every node with `make_subclass(Launcher)`.
+
+    `LocalDagRunner.run_with_ir` builds one `launcher.Launcher(pipeline_node=...)`
+    per node, looked up on the module at each node, in this process. The
+    subclass sees each launch start and end (pipeline/progress.py prints them).
+    """
+    from tfx.orchestration.portable import launcher
+
+    original = launcher.Launcher
+    launcher.Launcher = make_subclass(original)
+    try:
+        yield launcher.Launcher
+    finally:
+        launcher.Launcher = original
+
+
+@contextlib.contextmanager
+def kfp_artifact_titles(titles: Mapping[type, str]) -> Iterator[None]:
+    """Compile custom artifact types for Kubeflow V2 under `titles`, for the compilation only.
+
+    Two limits of TFX's V2 compiler for types it does not define: the schema
+    title it writes is "tfx.Artifact" (`compiler_utils.get_artifact_title`),
+    while the executor container imports the class by that title, so it must
+    be an importable "<module>.<Class>"; and the generic schema it writes
+    declares no properties, so a type that declares some (e.g. a subclass of
+    ExampleStatistics: span, split_names) is rejected. Such properties still
+    travel in each artifact's metadata, which the container maps back onto the
+    class's properties. Local runs never see these changes: their ML Metadata
+    types and cache stay as they are, also when compiling fails.
+    """
+    from tfx.orchestration.kubeflow.v2 import compiler_utils
+
+    saved: dict[type, dict[str, Any]] = {}
+    tfx_title = compiler_utils.get_artifact_title
+
+    def title(artifact_type: type) -> str:
+        return titles[artifact_type] if artifact_type in titles else tfx_title(artifact_type)
+
+    try:
+        compiler_utils.get_artifact_title = title
+        for artifact_type, type_title in titles.items():
+            saved[artifact_type] = {k: vars(artifact_type)[k] for k in ("TYPE_NAME", "PROPERTIES")
+                                    if k in vars(artifact_type)}
+            artifact_type.TYPE_NAME = type_title
+            artifact_type.PROPERTIES = {}
+        yield
+    finally:
+        compiler_utils.get_artifact_title = tfx_title
+        for artifact_type, attributes in saved.items():
+            for name in ("TYPE_NAME", "PROPERTIES"):
+                if name in attributes:
+                    setattr(artifact_type, name, attributes[name])
+                else:
+                    delattr(artifact_type, name)

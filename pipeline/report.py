@@ -317,14 +317,9 @@ def gate_refusal(run: RunData):
 
 
 def last_accepted_statistics(run: RunData, gate_execution):
-    """The ValidatedStatistics the refused data was compared with, if any.
-
-    That is the gate's own baseline input when it had one; otherwise the newest
-    statistics any earlier gate accepted in this output folder.
-    """
-    given = run.graph.inputs(gate_execution.id).get("baseline_statistics", [])
-    if given:
-        return given[0]
+    """The ValidatedStatistics the refused data was compared with, if any: the
+    newest statistics an earlier gate accepted in this output folder (what
+    `pipeline_root/baselines/accepted_statistics.json` pointed the gate at)."""
     accepted = [a for a in run.graph.store.get_artifacts_by_type("ValidatedStatistics")
                 if a.state == a.LIVE
                 and a.create_time_since_epoch < gate_execution.create_time_since_epoch]
@@ -340,7 +335,7 @@ def refusal_findings(run: RunData, gate_execution, accepted) -> list[dict]:
     from tensorflow_data_validation.utils import anomalies_util
     from tfx.utils import io_utils
 
-    from pipeline import gate
+    from pipeline import drift, gate
 
     inputs = run.graph.inputs(gate_execution.id)
     if not inputs.get("anomalies") or not inputs.get("statistics") or not inputs.get("schema"):
@@ -362,8 +357,8 @@ def refusal_findings(run: RunData, gate_execution, accepted) -> list[dict]:
         current = os.path.join(stats_uri, "Split-train", "FeatureStats.pb")
         baseline = os.path.join(accepted.uri, "Split-train", "FeatureStats.pb")
         if os.path.exists(current) and os.path.exists(baseline):
-            result += gate.drift_findings(tfdv.load_stats_binary(current),
-                                          tfdv.load_stats_binary(baseline), schema)
+            result += drift.drift_findings(tfdv.load_stats_binary(current),
+                                           tfdv.load_stats_binary(baseline), schema)
     allowed = gate.parse_allowed(gate_execution.custom_properties["allowed_anomalies"].string_value
                                  if "allowed_anomalies" in gate_execution.custom_properties
                                  else "")

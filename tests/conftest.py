@@ -19,9 +19,10 @@ from models import contract
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
-# Fixtures holding whole-pipeline runs: the session's `pipeline_run`, and
-# `runs` (tests/three_runs.py) in the modules that use the three runs.
-WHOLE_PIPELINE_FIXTURES = {"pipeline_run", "runs"}
+# Fixtures holding whole-pipeline runs: the session's `pipeline_run`, `runs`
+# (tests/three_runs.py) in the modules that use the three runs, and the runs
+# against MariaDB (tests/test_metadata_mysql.py).
+WHOLE_PIPELINE_FIXTURES = {"pipeline_run", "runs", "mysql_runs"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

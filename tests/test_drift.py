@@ -91,6 +91,7 @@ def test_an_outlier_does_not_move_the_distance(rows, two_drops, schema):
     assert drift.numeric_findings(_stats(new, types), baseline) == []
 
 
+@pytest.mark.e2e
 def test_in_process_statistics_match_statistics_gen(pipeline_run):
     """The benchmark's statistics are StatisticsGen's: same rows in, same quantiles out."""
     import tensorflow as tf

@@ -23,6 +23,9 @@ from tests.extras import MariaDB, mariadb  # noqa: F401 - the fixture
 # Components whose work a re-run with unchanged inputs takes from the cache.
 CACHEABLE = {"CsvExampleGen", "StatisticsGen", "Transform", "Trainer", "Evaluator", "Pusher"}
 
+# Every test here runs local_runner.py against a real MariaDB server.
+pytestmark = pytest.mark.e2e
+
 
 @dataclass
 class MySQLRuns:

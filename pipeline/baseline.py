@@ -21,7 +21,13 @@ import os
 import time
 import uuid
 
-from tfx.dsl.io import fileio
+
+def _fileio():
+    """TFX's file I/O (local, gs://), imported on first use: it loads TensorFlow,
+    which the read-only tools that import this module (lineage) do not need."""
+    from tfx.dsl.io import fileio
+
+    return fileio
 
 SAVED_MODEL_FILE = "saved_model.pb"
 # Under the pipeline root: <pipeline_root>/baselines/accepted_statistics.json
@@ -31,10 +37,10 @@ ACCEPTED_STATISTICS_FILE = "accepted_statistics.json"
 
 def existing_versions(base_directory: str) -> list[int]:
     """The numeric version folders under a TF Serving base path, ascending."""
-    if not fileio.isdir(base_directory):
+    if not _fileio().isdir(base_directory):
         return []
     return sorted(
-        int(name.rstrip("/")) for name in fileio.listdir(base_directory)
+        int(name.rstrip("/")) for name in _fileio().listdir(base_directory)
         if name.rstrip("/").isdigit()
     )
 
@@ -48,7 +54,7 @@ def served_model(base_directory: str) -> tuple[int, str] | None:
     """
     for version in reversed(existing_versions(base_directory)):
         folder = os.path.join(base_directory, str(version))
-        if fileio.exists(os.path.join(folder, SAVED_MODEL_FILE)):
+        if _fileio().exists(os.path.join(folder, SAVED_MODEL_FILE)):
             return version, folder
     return None
 
@@ -60,9 +66,9 @@ def accepted_statistics_file(pipeline_root: str) -> str:
 
 def read_accepted_statistics(pointer_file: str) -> dict | None:
     """What the gate last accepted ({"uri", "split_names", "span", ...}), or None."""
-    if not fileio.exists(pointer_file):
+    if not _fileio().exists(pointer_file):
         return None
-    with fileio.open(pointer_file, "r") as f:
+    with _fileio().open(pointer_file, "r") as f:
         record = json.loads(f.read())
     return record if isinstance(record, dict) and record.get("uri") else None
 
@@ -74,10 +80,10 @@ def record_accepted_statistics(pointer_file: str, record: dict) -> None:
     a run killed midway leaves the previous baseline intact; object stores
     replace a whole object in one write.
     """
-    fileio.makedirs(os.path.dirname(pointer_file))
+    _fileio().makedirs(os.path.dirname(pointer_file))
     text = json.dumps({**record, "accepted_at": time.time()}, indent=1, sort_keys=True)
     if "://" in pointer_file:
-        with fileio.open(pointer_file, "w") as f:
+        with _fileio().open(pointer_file, "w") as f:
             f.write(text)
         return
     staged = f"{pointer_file}.{uuid.uuid4().hex}.tmp"

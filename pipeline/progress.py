@@ -194,16 +194,12 @@ def track_components(
     `nodes` are the pipeline's node ids (or just their number), for the
     `[i/total]` counter and to align the columns.
     """
-    from tfx.orchestration.portable import launcher
+    from pipeline import tfx_patches
 
     if isinstance(nodes, int):
         printer = ProgressPrinter(console, nodes)
     else:
         width = max([_NAME_WIDTH, *(len(n) + 1 for n in nodes)])
         printer = ProgressPrinter(console, len(nodes), width=width)
-    original = launcher.Launcher
-    launcher.Launcher = _reporting_launcher(original, printer, where)
-    try:
+    with tfx_patches.local_launcher(lambda base: _reporting_launcher(base, printer, where)):
         yield printer
-    finally:
-        launcher.Launcher = original

@@ -11,23 +11,7 @@ import time
 from pipeline import preflight, progress, store
 from pipeline.configs import PipelineConfig, default_beam_args, split_buckets
 from pipeline.lock import RunLockedError, run_lock
-
-
-def skip_tfx_sdist_for_direct_runner() -> None:
-    """Stop TFX from building an sdist of itself before each Beam component.
-
-    TFX hands Beam a freshly built `tfx_ephemeral` sdist (`--extra_package`) so
-    that remote workers can import TFX. Beam's direct runner runs in this
-    interpreter (or in local subprocesses of it) where TFX is already
-    installed, so for local runs the sdist is pure cost.
-    """
-    from tfx.utils import dependency_utils
-
-    def _unchanged(beam_pipeline_args: list[str]) -> list[str]:
-        return beam_pipeline_args
-
-    # base_beam_executor looks the function up on this module at each call.
-    dependency_utils.make_beam_dependency_flags = _unchanged
+from pipeline.tfx_patches import skip_tfx_sdist_for_direct_runner
 
 
 def config_from_args(args: argparse.Namespace) -> PipelineConfig:

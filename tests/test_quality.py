@@ -79,6 +79,7 @@ def test_work_dir_inside_the_repo_is_refused(tmp_path):
     assert "must be outside the repo" in done.stderr.strip().splitlines()[-1]
 
 
+@pytest.mark.e2e
 def test_two_fold_cross_validation_scores_both_models_on_unseen_rows(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks", "quality", "--folds", "2", "--rows", "1200",

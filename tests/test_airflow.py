@@ -24,6 +24,9 @@ from pipeline.configs import PipelineConfig
 from tests.conftest import DATA, ROOT
 from tests.extras import airflow_python
 
+# Every test here loads or runs the pipeline as an Airflow DAG.
+pytestmark = pytest.mark.e2e
+
 DAG_ID = PipelineConfig().pipeline_name
 GATE = "DataValidationGate"
 # Components whose work a re-run with unchanged inputs takes from the cache.

@@ -17,6 +17,8 @@ import random
 import shutil
 from pathlib import Path
 
+import pytest
+
 from pipeline import summary
 from tests.conftest import DATA, PipelineRun, run_cli
 from tests.test_bad_data import last_line, latest_states, tree_digest, write_csv
@@ -24,6 +26,8 @@ from tests.test_bad_data import last_line, latest_states, tree_digest, write_csv
 HEADER, *ROWS = list(csv.reader(open(DATA / "data.csv", newline="")))
 # Enough to pass the Evaluator's floors on 6,000 train rows, few enough for CI.
 TRAIN_STEPS = "1000"
+
+pytestmark = pytest.mark.e2e
 
 
 def _halves() -> tuple[list[list[str]], list[list[str]]]:

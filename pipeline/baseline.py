@@ -61,13 +61,29 @@ def blessing_of(blessings: list, model_id: int) -> list:
     return sorted(matching, key=lambda b: b.id)[-1:]
 
 
+def _trainer_executions(store, trainer_node: str) -> list:
+    """Executions of the Trainer node, in either layout TFX records.
+
+    The local runner (TFX's IR-based launcher) puts them in a "node" context;
+    TFX's Airflow runner uses the older launcher, which records the pipeline
+    and component on each execution's properties instead.
+    """
+    context = store.get_context_by_type_and_name("node", trainer_node)
+    if context is not None:
+        return store.get_executions_by_context(context.id)
+    pipeline_name, _, component_id = trainer_node.rpartition(".")
+    return [
+        e for e in store.get_executions()
+        if "component_id" in e.properties and "pipeline_name" in e.properties
+        and e.properties["component_id"].string_value == component_id
+        and e.properties["pipeline_name"].string_value == pipeline_name
+    ]
+
+
 def candidate_model_id(store, trainer_node: str) -> int | None:
     """The model the latest finished Trainer execution output (ran or cached)."""
-    context = store.get_context_by_type_and_name("node", trainer_node)
-    if context is None:
-        return None
     executions = [
-        e for e in store.get_executions_by_context(context.id) if e.last_known_state in _DONE
+        e for e in _trainer_executions(store, trainer_node) if e.last_known_state in _DONE
     ]
     if not executions:
         return None

@@ -13,6 +13,7 @@ import json
 import os
 import sqlite3
 import subprocess
+import tempfile
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,7 +112,8 @@ def airflow(tmp_path_factory) -> Airflow:
 def _pipeline():
     from pipeline.pipeline import create_pipeline
 
-    return create_pipeline(PipelineConfig(output_dir="unused"))
+    # create_pipeline copies the schema under the pipeline root: keep it out of the repo.
+    return create_pipeline(PipelineConfig(output_dir=tempfile.mkdtemp(prefix="airflow-dag-")))
 
 
 def expected_tasks() -> dict[str, list[str]]:

@@ -49,10 +49,12 @@ TRAIN_FRACTION = 0.8  # 4 of ExampleGen's 5 hash buckets
 
 def load_rows() -> tuple[pd.DataFrame, dict[str, pa.DataType]]:
     """The shipped rows, and each column's type as our CsvExampleGen infers it."""
-    from pipeline.csv_example_gen import _infer_and_cast, read_csv_files
+    from pipeline.csv_example_gen import FLOAT, infer_types, read_header
 
-    table = read_csv_files([str(SOURCE_CSV)])
-    types = {name: _infer_and_cast(table[name]).type for name in table.column_names}
+    names = read_header(str(SOURCE_CSV))
+    # Floats reach the examples as float32 (pipeline/csv_example_gen.py `_cast`).
+    types = {name: pa.float32() if kind == FLOAT else kind
+             for name, kind in zip(names, infer_types([str(SOURCE_CSV)], names), strict=True)}
     # Only empty cells are missing (pandas would also read "NA", "null"... as missing).
     return pd.read_csv(SOURCE_CSV, keep_default_na=False, na_values=[""]), types
 

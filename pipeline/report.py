@@ -596,7 +596,6 @@ class Evaluation:
     plots: dict  # slice key tuple -> plot dict (candidate)
     baseline_plots: dict
     validation: object  # tfma ValidationResult or None
-    model_locations: dict = field(default_factory=dict)  # model name -> SavedModel path
 
 
 def _metric_values(slice_metrics: dict) -> dict[str, float]:
@@ -627,8 +626,7 @@ def load_evaluation(uri: str) -> Evaluation:
     baseline_name = next((s.get("name") for s in specs if s.get("isBaseline")), None)
     candidate, plots = _load_result(uri, candidate_name)
     baseline, baseline_plots = _load_result(uri, baseline_name) if baseline_name else ({}, {})
-    return Evaluation(uri, config, candidate, baseline, plots, baseline_plots, _validation(uri),
-                      written.get("modelLocations", {}))
+    return Evaluation(uri, config, candidate, baseline, plots, baseline_plots, _validation(uri))
 
 
 def _validation(uri: str):

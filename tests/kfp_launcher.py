@@ -26,7 +26,6 @@ artifacts, so those are filled in here.
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import subprocess
 import sys
@@ -34,6 +33,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
 from google.protobuf import json_format, struct_pb2
 from kfp.local import executor_input_utils, executor_output_utils, placeholder_utils
 from kfp.pipeline_spec import pipeline_spec_pb2
@@ -179,7 +179,7 @@ def image_environment(project: Path) -> dict[str, str]:
 def run_spec(spec_path: Path, pipeline_root: str, project: Path, log_dir: Path,
              arguments: dict | None = None) -> SpecRun:
     """Execute every task of the compiled spec in dependency order; stop a branch at a failure."""
-    data = json.loads(json.dumps(__import__("yaml").safe_load(spec_path.read_text())))
+    data = yaml.safe_load(spec_path.read_text())
     spec = json_format.ParseDict(data, pipeline_spec_pb2.PipelineSpec())
     deployment = json_format.ParseDict(data["deploymentSpec"],
                                        pipeline_spec_pb2.PipelineDeploymentConfig())

@@ -26,6 +26,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--eval-steps", type=int, default=defaults.eval_steps,
                         help="eval-split batches scored for the training curve "
                              "(default: %(default)s)")
+    parser.add_argument("--sample-rows", type=int, default=defaults.sample_rows,
+                        help="rows of a split StatisticsGen and Transform's analyzers read; "
+                             "larger splits are read as a uniform sample, 0 reads every row "
+                             "(default: %(default)s)")
     parser.add_argument("--no-cache", action="store_true",
                         help="re-run every component even if its inputs are unchanged")
     parser.add_argument("--beam-arg", action="append", default=None, metavar="FLAG",

@@ -32,6 +32,11 @@ IN_MEMORY_MAX_BYTES = 64 * 1024 * 1024
 # resample of 15k trips) gets fewer distinct eval rows than this.
 MAX_EVAL_ROWS = 100_000
 
+# Rows of a split that StatisticsGen and Transform's analyzers read: a larger
+# split is read as a uniform sample of at least this many rows (whole shards of
+# the streaming ExampleGen's output; see pipeline/sampling.py). 0 reads all.
+SAMPLE_ROWS = 1_000_000
+
 
 @dataclass(frozen=True)
 class EvaluationThresholds:
@@ -76,6 +81,9 @@ class PipelineConfig:
     thresholds: EvaluationThresholds = field(default_factory=EvaluationThresholds)
     selection: FeatureSelectionSettings = field(default_factory=FeatureSelectionSettings)
     beam_pipeline_args: tuple[str, ...] = ()
+    # Statistics and Transform's analyzers read at most about this many rows
+    # of a split (a uniform sample); 0 reads every row.
+    sample_rows: int = SAMPLE_ROWS
     # Hash buckets of ExampleGen's (train, eval) splits; see `split_buckets`.
     split_buckets: tuple[int, int] = (4, 1)
     # Files CsvExampleGen reads under data_root: "*.csv" (CSV files at the root)

@@ -93,6 +93,13 @@ LOCAL_RUNNERS = frozenset(
 INT, FLOAT, STRING = pa.int64(), pa.float64(), pa.binary()
 TYPE_ORDER = (INT, FLOAT, STRING)
 UTF8_BOM = b"\xef\xbb\xbf"
+# On the output Examples: 1 when every shard of a split is a uniform random
+# subset of it, so any set of shards is a uniform sample (pipeline/sampling.py).
+SHUFFLED_SHARDS_PROPERTY = "shuffled_shards"
+# On the output Examples: {split name: rows}.
+SPLIT_ROWS_PROPERTY = "split_rows"
+# Shard file names: <prefix>-00003-of-00064.gz
+SHARD_DIGITS = 5
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -146,6 +153,10 @@ class Executor(stock_executor.Executor):
             ]
         for name, count in zip(split_names, counts, strict=True):
             logging.info("Wrote %d examples to split %s.", count, name)
+        examples.set_int_custom_property(SHUFFLED_SHARDS_PROPERTY, 1)
+        examples.set_json_value_custom_property(
+            SPLIT_ROWS_PROPERTY, dict(zip(split_names, map(int, counts), strict=True))
+        )
 
         examples_utils.set_payload_format(examples, example_gen_pb2.FORMAT_TF_EXAMPLE)
         examples_utils.set_file_format(
@@ -456,10 +467,9 @@ def write_shuffled(spilled: list[str], split_dir: str) -> list[str]:
     """Pass 3: each spilled shard, in a seeded random order, as a gzipped
     TFRecord file of `split_dir`; spilled files are removed once written."""
     shards = len(spilled)
+    name = write_split.DEFAULT_TF_RECORD_FILE_NAME
     paths = [
-        os.path.join(
-            split_dir, f"{write_split.DEFAULT_TF_RECORD_FILE_NAME}-{i:05d}-of-{shards:05d}.gz"
-        )
+        os.path.join(split_dir, f"{name}-{i:0{SHARD_DIGITS}d}-of-{shards:0{SHARD_DIGITS}d}.gz")
         for i in range(shards)
     ]
 

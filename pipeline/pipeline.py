@@ -22,7 +22,7 @@ from ml_metadata.proto import metadata_store_pb2
 
 # Direct imports rather than the `v1` facade, which also loads the Google Cloud
 # AI Platform extensions (google.cloud.aiplatform): seconds of every run's start.
-from tfx.components import ExampleValidator, StatisticsGen, Trainer, Transform
+from tfx.components import ExampleValidator, Trainer
 from tfx.dsl.components.base.base_node import BaseNode
 from tfx.orchestration.data_types import RuntimeParameter
 from tfx.orchestration.pipeline import Pipeline
@@ -36,6 +36,7 @@ from pipeline.evaluator import ServedBaselineEvaluator
 from pipeline.feature_selection import FeatureSelectionComponent
 from pipeline.gate import DataValidationGate
 from pipeline.pusher import ServingPusher
+from pipeline.sampling import StatisticsGen, Transform
 from pipeline.schema_import import ContentImportSchemaGen, schema_digest
 
 # Pipeline parameters of a Kubeflow run (see `step_args`).
@@ -153,7 +154,9 @@ def create_components(config: PipelineConfig) -> list[BaseNode]:
             )
         ),
     )
-    statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
+    statistics_gen = StatisticsGen(
+        examples=example_gen.outputs["examples"], sample_rows=config.sample_rows
+    )
     schema_gen = schema_import(config)
     example_validator = ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
@@ -181,12 +184,7 @@ def create_components(config: PipelineConfig) -> list[BaseNode]:
         examples=example_gen.outputs["examples"],
         schema=selection.outputs["transform_schema"],
         preprocessing_fn=PREPROCESSING_FN,
-        # StatisticsGen already describes the raw data; Transform's own pre- and
-        # post-transform statistics would cost a second and third pass over it.
-        disable_statistics=True,
-        # The Trainer applies the transform graph itself, in large batches:
-        # writing a transformed copy of every example costs more than that.
-        materialize=False,
+        sample_rows=config.sample_rows,
     )
     trainer = Trainer(
         run_fn=RUN_FN,

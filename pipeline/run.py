@@ -35,6 +35,7 @@ def config_from_args(args: argparse.Namespace) -> PipelineConfig:
         schema_path=os.path.abspath(args.schema),
         train_steps=args.train_steps,
         eval_steps=args.eval_steps,
+        sample_rows=args.sample_rows,
         enable_cache=not args.no_cache,
         beam_pipeline_args=tuple(beam_args),
         split_buckets=split_buckets(rows),

@@ -101,3 +101,33 @@ def kfp_artifact_titles(titles: Mapping[type, str]) -> Iterator[None]:
                     setattr(artifact_type, name, attributes[name])
                 else:
                     delattr(artifact_type, name)
+
+
+@contextlib.contextmanager
+def transform_analyze_paths(substitutes: Mapping[str, str]) -> Iterator[list[str]]:
+    """Inside the block, Transform's executor analyzes `substitutes[p]` in place of
+    each data path `p` it would analyze; yields the paths it analyzed.
+
+    `transform.executor.Executor.Do` builds the analyze paths itself (every file
+    of each analyze split) and hands them to `TransformProcessor().Transform`,
+    which it looks up on the module at the call. pipeline/sampling.py uses this
+    to analyze a sample of a large split.
+    """
+    from tfx.components.transform import executor, labels
+
+    original = executor.TransformProcessor
+    analyzed: list[str] = []
+
+    class SubstitutingProcessor(original):
+        def Transform(self, inputs: dict, outputs: dict, status_file: str) -> None:  # noqa: N802
+            paths = [substitutes.get(p, p) for p in inputs[labels.ANALYZE_DATA_PATHS_LABEL]]
+            analyzed.extend(paths)
+            super().Transform(
+                {**inputs, labels.ANALYZE_DATA_PATHS_LABEL: paths}, outputs, status_file
+            )
+
+    executor.TransformProcessor = SubstitutingProcessor
+    try:
+        yield analyzed
+    finally:
+        executor.TransformProcessor = original

@@ -191,3 +191,25 @@ def test_autograph_leaves_tf_keras_alone_once_told(monkeypatch):
     rules = config.CONVERSION_RULES
     skip_autograph_for_tf_keras()
     assert config.CONVERSION_RULES == rules, "added once"
+
+
+def test_transforms_executor_analyzes_through_the_module_processor():
+    from tfx.components.transform import executor, labels
+
+    source = inspect.getsource(executor.Executor.Do)
+    assert "TransformProcessor().Transform(label_inputs" in source
+    assert "labels.ANALYZE_DATA_PATHS_LABEL" in source
+    assert _parameters(executor.TransformProcessor.Transform) == [
+        "self", "inputs", "outputs", "status_file"]
+    assert labels.ANALYZE_DATA_PATHS_LABEL == "analyze_data_paths"
+
+
+def test_the_analyze_paths_are_substituted_and_restored():
+    """Its effect on a real Transform run: tests/test_sampling.py."""
+    from tfx.components.transform import executor
+
+    original = executor.TransformProcessor
+    with tfx_patches.transform_analyze_paths({"a/*": "a/x*"}):
+        assert executor.TransformProcessor is not original
+        assert issubclass(executor.TransformProcessor, original)
+    assert executor.TransformProcessor is original

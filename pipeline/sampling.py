@@ -1,0 +1,213 @@
+"""StatisticsGen and Transform that read a uniform sample of a large split.
+
+At 10 million rows StatisticsGen and Transform's analyzers spend most of a
+run reading every row, although statistics and a vocabulary, mean or
+variance from a million uniformly drawn rows are as good for what they are
+used for (the validation gate, feature selection, scaling the inputs). Big
+TFX deployments compute statistics on samples for this reason.
+
+The sample costs nothing to draw: the streaming CsvExampleGen executor
+(`pipeline/csv_example_gen.py`) sends every row to a random shard of its
+split, so any set of shards is a uniform sample of the split. It marks its
+output with `SHUFFLED_SHARDS_PROPERTY` and records each split's row count.
+Above `sample_rows` rows in a split, these components read only as many of
+its shards as give at least that many rows, chosen by a file-name glob (the
+one kind of file selection TFX's readers accept), and so read less, decode
+less and compute less.
+
+Output of the stock executor (distributed Beam runners) carries no mark: its
+shards are not known to be random, so everything is read there, as a cluster
+should. `sample_rows=0` reads everything everywhere.
+
+The statistics artifact records the fraction of each split that was read
+under TFX's own `sample_rate_by_split` property, which the summary and the
+report show.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+from tfx import types
+from tfx.components.statistics_gen import component as stock_statistics_gen
+from tfx.components.statistics_gen import executor as stock_statistics_executor
+from tfx.components.transform import component as stock_transform
+from tfx.components.transform import executor as stock_transform_executor
+from tfx.components.util import examples_utils
+from tfx.dsl.components.base import executor_spec
+from tfx.dsl.io import fileio
+from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
+from tfx.types.component_spec import ExecutionParameter
+from tfx.utils import io_utils, json_utils
+
+from pipeline import tfx_patches
+from pipeline.csv_example_gen import SHARD_DIGITS, SHUFFLED_SHARDS_PROPERTY, SPLIT_ROWS_PROPERTY
+
+# On a statistics artifact (TFX's own name): {split name: fraction read}.
+SAMPLE_RATE_PROPERTY = stock_statistics_executor.SAMPLE_RATE_BY_SPLIT_PROPERTY_NAME
+SAMPLE_ROWS_KEY = "sample_rows"
+
+def shard_glob(shards: int, fraction: float) -> tuple[str, int] | None:
+    """A glob over a split's shard names matching at least `fraction` of its
+    `shards`, and how many it matches; None when that is every shard.
+
+    Up to ten shards: the first k (`*-0000[0-6]-of-00064*`). More: the shards
+    whose index ends in a digit below d (`*-000?[0-2]-of-00064*`), about d/10 of
+    them. Both are uniform samples because every shard is.
+    """
+    wanted = math.ceil(fraction * shards)
+    if wanted >= shards or shards >= 10**SHARD_DIGITS:
+        return None
+    total = f"of-{shards:0{SHARD_DIGITS}d}"
+    if wanted <= 10:
+        return f"*-{'0' * (SHARD_DIGITS - 1)}[0-{wanted - 1}]-{total}*", wanted
+    digits = math.ceil(10 * fraction)
+    if digits >= 10:
+        return None
+    matched = sum(1 for i in range(shards) if i % 10 < digits)
+    return f"*-{'?' * (SHARD_DIGITS - 1)}[0-{digits - 1}]-{total}*", matched
+
+
+def split_sample(
+    examples: types.Artifact, split: str, sample_rows: int
+) -> tuple[str, float] | None:
+    """(file pattern relative to the artifact, fraction of the split) for a
+    sample of about `sample_rows` rows of `split`; None to read all of it."""
+    if sample_rows <= 0 or not examples.has_custom_property(SHUFFLED_SHARDS_PROPERTY):
+        return None
+    rows = examples.get_json_value_custom_property(SPLIT_ROWS_PROPERTY) or {}
+    if rows.get(split, 0) <= sample_rows:
+        return None
+    split_dir = artifact_utils.get_split_uri([examples], split)
+    shards = len(fileio.glob(io_utils.all_files_pattern(split_dir)))
+    found = shard_glob(shards, sample_rows / rows[split])
+    if found is None:
+        return None
+    pattern, matched = found
+    return os.path.join(os.path.relpath(split_dir, examples.uri), pattern), matched / shards
+
+
+class StatisticsGenSpec(standard_component_specs.StatisticsGenSpec):
+    PARAMETERS = {
+        **standard_component_specs.StatisticsGenSpec.PARAMETERS,
+        SAMPLE_ROWS_KEY: ExecutionParameter(type=int),
+    }
+
+
+class TransformSpec(standard_component_specs.TransformSpec):
+    PARAMETERS = {
+        **standard_component_specs.TransformSpec.PARAMETERS,
+        SAMPLE_ROWS_KEY: ExecutionParameter(type=int),
+    }
+
+
+class StatisticsExecutor(stock_statistics_executor.Executor):
+    """TFX's StatisticsGen executor, given only the sampled shards of large splits."""
+
+    def Do(
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
+    ) -> None:
+        examples = artifact_utils.get_single_instance(input_dict["examples"])
+        splits = artifact_utils.decode_split_names(examples.split_names)
+        sample_rows = exec_properties.get(SAMPLE_ROWS_KEY) or 0
+        samples = {split: split_sample(examples, split, sample_rows) for split in splits}
+        if not any(samples.values()):
+            super().Do(input_dict, output_dict, exec_properties)
+            return
+        # A copy, so the custom patterns never reach the recorded input artifact.
+        sampled = type(examples)()
+        sampled.copy_from(examples)
+        patterns = {
+            split: sample[0] if sample else os.path.join(f"Split-{split}", "*")
+            for split, sample in samples.items()
+        }
+        sampled.set_string_custom_property(*examples_utils.get_custom_split_patterns_key_and_property(patterns))
+        super().Do({**input_dict, "examples": [sampled]}, output_dict, exec_properties)
+        statistics = artifact_utils.get_single_instance(output_dict["statistics"])
+        statistics.set_json_value_custom_property(
+            SAMPLE_RATE_PROPERTY,
+            json_utils.dumps({s: sample[1] if sample else 1.0 for s, sample in samples.items()}),
+        )
+
+
+class TransformExecutor(stock_transform_executor.Executor):
+    """TFX's Transform executor whose analyzers read only the sampled shards of
+    large splits (the transform graph still applies to every row)."""
+
+    def Do(
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
+    ) -> None:
+        examples = artifact_utils.get_single_instance(input_dict["examples"])
+        sample_rows = exec_properties.get(SAMPLE_ROWS_KEY) or 0
+        substitutes = {}
+        for split in artifact_utils.decode_split_names(examples.split_names):
+            sample = split_sample(examples, split, sample_rows)
+            if sample:
+                split_dir = artifact_utils.get_split_uri([examples], split)
+                substitutes[io_utils.all_files_pattern(split_dir)] = os.path.join(
+                    examples.uri, sample[0]
+                )
+        with tfx_patches.transform_analyze_paths(substitutes) as analyzed:
+            super().Do(input_dict, output_dict, exec_properties)
+        self.analyzed_paths = analyzed
+
+
+class StatisticsGen(stock_statistics_gen.StatisticsGen):
+    """TFX's StatisticsGen on every split, sampling splits over `sample_rows` rows."""
+
+    SPEC_CLASS = StatisticsGenSpec
+    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(StatisticsExecutor)
+
+    def __init__(self, examples: types.BaseChannel, sample_rows: int):
+        spec = StatisticsGenSpec(
+            examples=examples,
+            exclude_splits=json_utils.dumps([]),
+            statistics=types.Channel(type=standard_artifacts.ExampleStatistics),
+            sample_rows=sample_rows,
+        )
+        # The stock __init__ builds the stock spec, which has no `sample_rows`.
+        super(stock_statistics_gen.StatisticsGen, self).__init__(spec=spec)
+
+
+class Transform(stock_transform.Transform):
+    """TFX's Transform as this pipeline uses it, its analyzers sampling splits
+    over `sample_rows` rows.
+
+    It writes no statistics (StatisticsGen already describes the raw data;
+    Transform's pre- and post-transform statistics would cost a second and
+    third pass over it) and no transformed examples (the Trainer applies the
+    transform graph itself, in large batches, cheaper than writing a
+    transformed copy of every example).
+    """
+
+    SPEC_CLASS = TransformSpec
+    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(TransformExecutor)
+
+    def __init__(
+        self,
+        examples: types.BaseChannel,
+        schema: types.BaseChannel,
+        preprocessing_fn: str,
+        sample_rows: int,
+    ):
+        spec = TransformSpec(
+            examples=examples,
+            schema=schema,
+            preprocessing_fn=preprocessing_fn,
+            force_tf_compat_v1=0,
+            transform_graph=types.Channel(type=standard_artifacts.TransformGraph),
+            updated_analyzer_cache=types.Channel(type=standard_artifacts.TransformCache),
+            custom_config=json_utils.dumps(None),
+            disable_statistics=1,
+            sample_rows=sample_rows,
+        )
+        # The stock __init__ builds the stock spec, which has no `sample_rows`.
+        super(stock_transform.Transform, self).__init__(spec=spec)

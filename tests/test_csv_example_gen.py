@@ -168,6 +168,7 @@ def test_unsupported_configurations_fall_back_to_the_stock_executor(data_dir: Pa
     theirs = _run(stock.Executor, data_dir, tmp_path / "stock", by_feature)
     assert _split(ours, "train") == _split(theirs, "train")
     assert _split(ours, "eval") == _split(theirs, "eval")
+    assert not ours.has_custom_property(csv_example_gen.SHUFFLED_SHARDS_PROPERTY)
 
 
 def test_eval_split_is_a_fifth_of_rows_up_to_a_cap():
@@ -282,3 +283,6 @@ def test_a_portable_runner_runs_the_stock_beam_pipeline(data_dir: Path, tmp_path
     theirs = _run(stock.Executor, data_dir, tmp_path / "stock")
     assert _split(ours, "train") == _split(theirs, "train")
     assert _split(ours, "eval") == _split(theirs, "eval")
+    # Its shards are not known to be random: StatisticsGen and Transform read
+    # all of them (pipeline/sampling.py), as a cluster should.
+    assert not ours.has_custom_property(csv_example_gen.SHUFFLED_SHARDS_PROPERTY)

@@ -13,6 +13,11 @@ Beam worker can read), and the blessing and evaluation record which version
 was compared (`baseline_version`, `baseline_model_uri`). The first run, with
 nothing served, has no baseline: TFX then ignores the change threshold.
 
+A large eval split is scored on a uniform sample of at most about
+`eval_rows` rows (whole shards, pipeline/sampling.py): TFMA computes metrics
+example by example, and past a hundred thousand rows more rows barely sharpen
+the estimate.
+
 Caching: the baseline is not an input, so a re-run with nothing changed
 reuses the Evaluator's result (and the Pusher's, which then pushes nothing).
 """
@@ -32,18 +37,22 @@ from tfx.types import artifact_utils, standard_artifacts, standard_component_spe
 from tfx.types.component_spec import ExecutionParameter
 from tfx.utils import io_utils, json_utils, path_utils
 
+from pipeline import sampling, tfx_patches
 from pipeline.baseline import BASELINE_URI, BASELINE_VERSION, served_model
 
 SERVING_BASE_KEY = "serving_base"
+EVAL_ROWS_KEY = "eval_rows"
 BASELINE_DIR = "baseline_model"
 
 
 class ServedBaselineEvaluatorSpec(standard_component_specs.EvaluatorSpec):
-    """EvaluatorSpec plus the serving base the baseline is read from."""
+    """EvaluatorSpec plus the serving base the baseline is read from, and the
+    eval rows to score (0: every row)."""
 
     PARAMETERS = {
         **standard_component_specs.EvaluatorSpec.PARAMETERS,
         SERVING_BASE_KEY: ExecutionParameter(type=str),
+        EVAL_ROWS_KEY: ExecutionParameter(type=int),
     }
 
 
@@ -52,7 +61,9 @@ class ServedBaselineExecutor(TfxEvaluatorExecutor):
 
     def Do(self, input_dict: dict[str, list], output_dict: dict[str, list],  # noqa: N802
            exec_properties: dict[str, Any]) -> None:
+        exec_properties = dict(exec_properties)
         serving_base = exec_properties.pop(SERVING_BASE_KEY)
+        eval_rows = exec_properties.pop(EVAL_ROWS_KEY, 0) or 0
         evaluation = artifact_utils.get_single_instance(
             output_dict[standard_component_specs.EVALUATION_KEY])
         served = served_model(serving_base)
@@ -66,11 +77,26 @@ class ServedBaselineExecutor(TfxEvaluatorExecutor):
                 baseline_artifact(folder, os.path.join(evaluation.uri, BASELINE_DIR))
             ]
             logging.info("Evaluator: baseline is served version %d (%s)", version, folder)
-        super().Do(input_dict, output_dict, exec_properties)
+        examples = artifact_utils.get_single_instance(
+            input_dict[standard_component_specs.EXAMPLES_KEY])
+        with tfx_patches.evaluator_file_patterns(sampled_patterns(examples, eval_rows)) as read:
+            super().Do(input_dict, output_dict, exec_properties)
+        self.read_patterns = read
         blessing = artifact_utils.get_single_instance(
             output_dict[standard_component_specs.BLESSING_KEY])
         for artifact in (blessing, evaluation):
             record_baseline(artifact, served)
+
+
+def sampled_patterns(examples: types.Artifact, rows: int) -> dict[str, str]:
+    """{a split's full file pattern: the pattern of its sample} for splits over `rows`."""
+    substitutes = {}
+    for split in artifact_utils.decode_split_names(examples.split_names):
+        sample = sampling.split_sample(examples, split, rows)
+        if sample:
+            full = io_utils.all_files_pattern(artifact_utils.get_split_uri([examples], split))
+            substitutes[full] = os.path.join(examples.uri, sample[0])
+    return substitutes
 
 
 def baseline_artifact(served_folder: str, target: str) -> standard_artifacts.Model:
@@ -102,13 +128,14 @@ class ServedBaselineEvaluator(base_beam_component.BaseBeamComponent):
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(ServedBaselineExecutor)
 
     def __init__(self, examples: types.BaseChannel, model: types.BaseChannel,
-                 eval_config: tfma.EvalConfig, serving_base: str):
+                 eval_config: tfma.EvalConfig, serving_base: str, eval_rows: int):
         super().__init__(spec=ServedBaselineEvaluatorSpec(
             examples=examples,
             model=model,
             eval_config=eval_config,
             example_splits=json_utils.dumps(None),
             serving_base=serving_base,
+            eval_rows=eval_rows,
             blessing=types.Channel(type=standard_artifacts.ModelBlessing),
             evaluation=types.Channel(type=standard_artifacts.ModelEvaluation),
         ))

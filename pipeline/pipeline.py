@@ -202,6 +202,7 @@ def create_components(config: PipelineConfig) -> list[BaseNode]:
         model=trainer.outputs["model"],
         eval_config=eval_config(config),
         serving_base=config.serving_model_dir,
+        eval_rows=config.eval_rows,
     ).with_id("Evaluator")
     # Checks the model loads in core TensorFlow, adds TF Serving warm-up
     # requests from the eval split, and pushes atomically (pipeline/pusher.py).

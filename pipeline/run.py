@@ -9,14 +9,14 @@ import sys
 import time
 
 from pipeline import preflight, progress, store
-from pipeline.configs import PipelineConfig, default_beam_args, split_buckets
+from pipeline.configs import PipelineConfig, default_beam_args
 from pipeline.lock import RunLockedError, run_lock
 from pipeline.tfx_patches import skip_tfx_sdist_for_direct_runner
 
 
 def config_from_args(args: argparse.Namespace) -> PipelineConfig:
     """The run's configuration, once its input and output pass the preflight checks."""
-    files, rows = preflight.check_data(args.data_root)
+    files, _ = preflight.check_data(args.data_root)
     preflight.check_schema(args.schema)
     metadata_mysql = getattr(args, "metadata_mysql", None)
     if metadata_mysql:  # a bad spec or an unreachable server stops the run before it writes
@@ -38,7 +38,6 @@ def config_from_args(args: argparse.Namespace) -> PipelineConfig:
         sample_rows=args.sample_rows,
         enable_cache=not args.no_cache,
         beam_pipeline_args=tuple(beam_args),
-        split_buckets=split_buckets(rows),
         metadata_mysql=metadata_mysql,
     )
 

@@ -131,3 +131,31 @@ def transform_analyze_paths(substitutes: Mapping[str, str]) -> Iterator[list[str
         yield analyzed
     finally:
         executor.TransformProcessor = original
+
+
+@contextlib.contextmanager
+def evaluator_file_patterns(substitutes: Mapping[str, str]) -> Iterator[list[str]]:
+    """Inside the block, TFX's Evaluator reads `substitutes[p]` in place of each
+    split's file pattern `p`; yields the patterns it read.
+
+    `evaluator.executor.Executor.Do` builds each split's pattern with
+    `io_utils.all_files_pattern(split_uri)`, looked up on the module at the
+    call. The replacement is in place for the block only (the Evaluator's
+    executor in this process; Beam workers get the resolved patterns).
+    pipeline/evaluator.py uses this to score a sample of a large eval split.
+    """
+    from tfx.utils import io_utils
+
+    original = io_utils.all_files_pattern
+    read: list[str] = []
+
+    def substituted(directory: str) -> str:
+        pattern = original(directory)
+        read.append(substitutes.get(pattern, pattern))
+        return read[-1]
+
+    io_utils.all_files_pattern = substituted
+    try:
+        yield read
+    finally:
+        io_utils.all_files_pattern = original

@@ -23,7 +23,6 @@ from tfx.types import artifact_utils, standard_artifacts, standard_component_spe
 from tfx.utils import proto_utils
 
 from pipeline import csv_example_gen
-from pipeline.configs import split_buckets
 
 CSV = "\n".join(
     [
@@ -169,12 +168,6 @@ def test_unsupported_configurations_fall_back_to_the_stock_executor(data_dir: Pa
     assert _split(ours, "train") == _split(theirs, "train")
     assert _split(ours, "eval") == _split(theirs, "eval")
     assert not ours.has_custom_property(csv_example_gen.SHUFFLED_SHARDS_PROPERTY)
-
-
-def test_eval_split_is_a_fifth_of_rows_up_to_a_cap():
-    assert split_buckets(15_002) == (4, 1)
-    assert split_buckets(400_000) == (4, 1)
-    assert split_buckets(1_000_000) == (9, 1)
 
 
 def _everything(examples: standard_artifacts.Examples) -> Counter:

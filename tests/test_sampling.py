@@ -19,7 +19,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
 from tfx.utils import json_utils, proto_utils
 
-from pipeline import csv_example_gen, sampling
+from pipeline import csv_example_gen, evaluator, sampling
 from pipeline.configs import PREPROCESSING_FN, PROJECT_ROOT
 
 DATA = PROJECT_ROOT / "data"
@@ -162,3 +162,13 @@ def test_transform_analyzes_only_the_sample(examples, tmp_path: Path):
     assert len(glob.glob(executor.analyzed_paths[0])) < len(_split_files(examples, "train"))
     assert not fnmatch.fnmatch(os.path.join(train_dir, "x"), executor.analyzed_paths[0])
     assert os.path.isdir(os.path.join(graph.uri, "transform_fn"))
+
+
+def test_the_evaluator_scores_a_sample_of_a_large_eval_split(examples):
+    rows = examples.get_json_value_custom_property(csv_example_gen.SPLIT_ROWS_PROPERTY)
+    eval_dir = artifact_utils.get_split_uri([examples], "eval")
+    substitutes = evaluator.sampled_patterns(examples, rows["eval"] // 3)
+    sample = substitutes[os.path.join(eval_dir, "*")]
+    assert 0 < len(glob.glob(sample)) < len(_split_files(examples, "eval"))
+    assert os.path.join(eval_dir, "*") not in evaluator.sampled_patterns(examples, rows["eval"])
+    assert evaluator.sampled_patterns(examples, 0) == {}

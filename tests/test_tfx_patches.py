@@ -213,3 +213,17 @@ def test_the_analyze_paths_are_substituted_and_restored():
         assert executor.TransformProcessor is not original
         assert issubclass(executor.TransformProcessor, original)
     assert executor.TransformProcessor is original
+
+
+def test_the_evaluator_reads_each_split_through_the_module_pattern_function():
+    from tfx.components.evaluator import executor
+    from tfx.utils import io_utils
+
+    assert "file_pattern = io_utils.all_files_pattern(split_uri)" in inspect.getsource(
+        executor.Executor.Do)
+    assert executor.io_utils is io_utils
+    with tfx_patches.evaluator_file_patterns({"/e/Split-eval/*": "/e/Split-eval/x-0*"}) as read:
+        assert executor.io_utils.all_files_pattern("/e/Split-eval") == "/e/Split-eval/x-0*"
+        assert executor.io_utils.all_files_pattern("/e/Split-train") == "/e/Split-train/*"
+    assert read == ["/e/Split-eval/x-0*", "/e/Split-train/*"]
+    assert io_utils.all_files_pattern("/e/Split-eval") == "/e/Split-eval/*"

@@ -1,4 +1,4 @@
-"""Per-run facts from ML Metadata, read with pipeline/summary.py's own functions.
+"""Per-run facts from ML Metadata, read with local/summary.py's own functions.
 
 Runs as a subprocess (`python -m benchmarks.mlmd STORE...`, printing JSON) so
 the benchmark process itself never imports TensorFlow/TFMA: it stays small and
@@ -43,7 +43,7 @@ def read_store(metadata_path: str) -> list[dict]:
     Component times come from `component_runs` first, so a failure to read
     metrics (e.g. no Evaluator output in a failed run) still leaves the times.
     """
-    from pipeline import summary
+    from local import summary
 
     store = summary.open_store(metadata_path)
     runs = []

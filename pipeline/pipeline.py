@@ -8,7 +8,7 @@
 `create_pipeline` takes everything from a `PipelineConfig`, so the same code
 runs under LocalDagRunner, in tests on temporary folders, and on Kubeflow.
 Every node is a container component: the two baselines are found by the
-gate and the Evaluator themselves (pipeline/baseline.py), not by Resolver
+gate and the Evaluator themselves (pipeline/components/baseline.py), not by Resolver
 nodes, which open-source Kubeflow Pipelines cannot run.
 """
 
@@ -29,14 +29,14 @@ from tfx.orchestration.pipeline import Pipeline
 from tfx.proto import example_gen_pb2, trainer_pb2
 
 from models import contract, features
-from pipeline.baseline import accepted_statistics_file
+from pipeline.components.baseline import accepted_statistics_file
+from pipeline.components.csv_example_gen import CsvExampleGen
+from pipeline.components.evaluator import ServedBaselineEvaluator
+from pipeline.components.feature_selection import FeatureSelectionComponent
+from pipeline.components.gate import DataValidationGate
+from pipeline.components.pusher import ServingPusher
+from pipeline.components.schema_import import ContentImportSchemaGen, schema_digest
 from pipeline.configs import PREPROCESSING_FN, RUN_FN, PipelineConfig
-from pipeline.csv_example_gen import CsvExampleGen
-from pipeline.evaluator import ServedBaselineEvaluator
-from pipeline.feature_selection import FeatureSelectionComponent
-from pipeline.gate import DataValidationGate
-from pipeline.pusher import ServingPusher
-from pipeline.schema_import import ContentImportSchemaGen, schema_digest
 
 # Pipeline parameters of a Kubeflow run (see `step_args`).
 TRAIN_ARGS_PARAMETER = "train_args"
@@ -126,7 +126,7 @@ def step_args(
 def schema_import(config: PipelineConfig) -> ContentImportSchemaGen:
     """ImportSchemaGen of the curated schema, re-run whenever its content changes.
 
-    Locally the schema's digest is a parameter (pipeline/schema_import.py),
+    Locally the schema's digest is a parameter (pipeline/components/schema_import.py),
     so an edited schema.pbtxt is imported again; remote runs read it from the
     pipeline image, which changes with it.
     """
@@ -206,7 +206,7 @@ def create_components(config: PipelineConfig) -> list[BaseNode]:
         serving_base=config.serving_model_dir,
     ).with_id("Evaluator")
     # Checks the model loads in core TensorFlow, adds TF Serving warm-up
-    # requests from the eval split, and pushes atomically (pipeline/pusher.py).
+    # requests from the eval split, and pushes atomically (pipeline/components/pusher.py).
     pusher = ServingPusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],

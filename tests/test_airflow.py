@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import summary
+from local import summary
 from pipeline.configs import PipelineConfig
 from tests.conftest import DATA, ROOT
 from tests.extras import airflow_python
@@ -198,7 +198,7 @@ def test_bad_data_fails_the_gate_and_nothing_downstream_runs(
     assert downstream and {states[t] for t in downstream} == {"upstream_failed"}, states
     assert sorted(p.name for p in serving.iterdir()) == before
     # `airflow dags test` streams every task's log to its own output; the
-    # message is the gate's (pipeline/gate.py), naming the feature and value.
+    # message is the gate's (pipeline/components/gate.py), naming the feature and value.
     failure = [line for line in run.output.splitlines() if "Data validation failed" in line]
     assert failure, run.output[-3000:]
     assert "payment_type" in run.output and "Bitcoin" in run.output

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import summary
+from local import summary
 from tests.conftest import DATA, ROOT, PipelineRun, run_cli, run_pipeline
 
 HEADER, *ROWS = list(csv.reader(open(DATA / "data.csv", newline="")))

@@ -1,4 +1,4 @@
-"""Finding the two baselines without ML Metadata (pipeline/baseline.py)."""
+"""Finding the two baselines without ML Metadata (pipeline/components/baseline.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tfx.components.evaluator import constants
 
-from pipeline import baseline
+from pipeline.components import baseline
 
 
 def _version(base: Path, number: int, complete: bool = True) -> Path:

@@ -22,7 +22,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
 from tfx.utils import proto_utils
 
-from pipeline import csv_example_gen
+from pipeline.components import csv_example_gen
 from pipeline.configs import split_buckets
 
 CSV = "\n".join(

@@ -8,7 +8,7 @@ import pytest
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
 from models import features
-from pipeline import feature_selection as fs
+from pipeline.components import feature_selection as fs
 
 N = 4000
 

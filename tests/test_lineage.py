@@ -1,4 +1,4 @@
-"""`python -m pipeline.lineage`: the chain behind the pushed model, checked on real runs."""
+"""`python -m review.lineage`: the chain behind the pushed model, checked on real runs."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import lineage, summary
+from local import summary
+from review import lineage
 from tests.conftest import DATA, ROOT
 from tests.three_runs import CACHED_IN_SECOND_RUN, ThreeRuns, three_runs
 
@@ -28,7 +29,7 @@ CHAIN = (
 
 def run_lineage(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "pipeline.lineage", *args],
+        [sys.executable, "-m", "review.lineage", *args],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )
 

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import store, summary
+from local import summary
+from metadata import store
 from tests.conftest import DATA, ROOT, PipelineRun, run_cli
 from tests.extras import MariaDB, mariadb  # noqa: F401 - the fixture
 
@@ -78,7 +79,7 @@ def test_the_rerun_is_cached(mysql_runs: MySQLRuns):
 
 def test_lineage_reads_the_mysql_store(mysql_runs: MySQLRuns):
     result = subprocess.run(
-        [sys.executable, "-m", "pipeline.lineage", "--output-dir", str(mysql_runs.output_dir),
+        [sys.executable, "-m", "review.lineage", "--output-dir", str(mysql_runs.output_dir),
          "--metadata-mysql", mysql_runs.spec],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
         env={**os.environ, **mysql_runs.env},
@@ -118,7 +119,7 @@ def test_an_unusable_server_is_one_line_and_writes_nothing(
     assert not output_dir.exists()
 
     lineage = subprocess.run(
-        [sys.executable, "-m", "pipeline.lineage", "--output-dir", str(output_dir),
+        [sys.executable, "-m", "review.lineage", "--output-dir", str(output_dir),
          "--metadata-mysql", spec],
         cwd=ROOT, capture_output=True, text=True, timeout=300, env={**os.environ, **env},
     )

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from local import summary
 from models import contract, features
-from pipeline import summary
 from tests.conftest import PipelineRun, run_pipeline
 from tests.tft_data import csv_rows, to_example
 

@@ -14,7 +14,7 @@ import pytest
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from pipeline import progress, summary
+from local import progress, summary
 from tests.conftest import DATA, ROOT, run_cli
 from tests.three_runs import CACHED_IN_SECOND_RUN, ThreeRuns, three_runs
 
@@ -152,7 +152,7 @@ def test_local_dag_runner_still_builds_launchers_through_the_module():
 _REDIRECT_SCRIPT = textwrap.dedent(
     """
     import os, subprocess, sys
-    from pipeline.progress import quiet_output
+    from local.progress import quiet_output
     log = sys.argv[1] if sys.argv[1] != "-" else None
     with quiet_output(log) as console:
         os.write(1, b"fd1 from C\\n")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import report
+from review import report
 from tests.three_runs import CACHED_IN_SECOND_RUN, ThreeRuns, three_runs
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -78,7 +78,7 @@ def first_run(runs: ThreeRuns) -> report.RunData:
 
 
 def recorded_run_ids(runs: ThreeRuns) -> list[str]:
-    from pipeline import summary
+    from local import summary
 
     return summary.run_ids(summary.open_store(str(runs.first.metadata_path)))
 
@@ -128,7 +128,7 @@ def test_statistics_and_selection_cover_every_feature(page: Page, first_run):
 
 @pytest.mark.e2e
 def test_anomalies_match_example_validator(page: Page, first_run):
-    from pipeline.lineage import anomalies_by_split
+    from review.lineage import anomalies_by_split
 
     uri = first_run.output("anomalies", "ExampleAnomalies").uri
     for split, anomalies in anomalies_by_split(uri).items():
@@ -147,7 +147,7 @@ def _slice_values(text: str, feature: str) -> list[str]:
 
 @pytest.mark.e2e
 def test_metrics_overall_and_per_slice(page: Page, page_path: Path, runs: ThreeRuns):
-    from pipeline import summary
+    from local import summary
 
     metrics = summary.summarize(str(runs.first.metadata_path), recorded_run_ids(runs)[0]).metrics
     assert f"AUC{metrics['auc']:.4f}" in page.sections["evaluation"]

@@ -21,7 +21,7 @@ from tfx.types import standard_artifacts
 
 import serving
 from models import contract
-from pipeline import pusher
+from pipeline.components import pusher
 
 # Exports a tiny SavedModel shaped like ours: serialized tf.Examples -> probability.
 EXPORT_SCRIPT = textwrap.dedent(
@@ -197,7 +197,7 @@ def _blessing(blessed: int) -> standard_artifacts.ModelBlessing:
 
 def _examples(pipeline_run) -> standard_artifacts.Examples:
     """The Examples artifact the pipeline run recorded (eval split for warm-up)."""
-    from pipeline import summary
+    from local import summary
 
     store = summary.open_store(str(pipeline_run.metadata_path))
     run_id = summary.run_ids(store)[0]

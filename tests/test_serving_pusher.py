@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from tfx.types import standard_artifacts
 
+from local import summary
 from models import contract, features
-from pipeline import pusher, summary
+from pipeline.components import pusher
 
 
 def read_warmup(model_dir: Path) -> list:

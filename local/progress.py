@@ -43,7 +43,7 @@ from typing import TextIO
 
 from ml_metadata.proto import metadata_store_pb2
 
-from pipeline.store import Location
+from metadata.store import Location
 
 LOG_DIR = "logs"
 _NAME_WIDTH = 30
@@ -138,7 +138,7 @@ def execution_outcome(where: Location, execution_id: int | None) -> str:
     """
     if execution_id is None:
         return "skipped"
-    from pipeline.summary import open_store
+    from local.summary import open_store
 
     executions = open_store(where).get_executions_by_id([execution_id])
     if not executions:

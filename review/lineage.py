@@ -1,6 +1,6 @@
 """Which data, statistics, schema and code produced the model being served?
 
-`python -m pipeline.lineage [--output-dir DIR] [--version V] [--json]` lists
+`python -m review.lineage [--output-dir DIR] [--version V] [--json]` lists
 the pipeline runs recorded in ML Metadata and, for the latest pushed model
 (or pushed version V), the chain of executions that produced it, read from
 MLMD's provenance graph (events linking executions to their input and output
@@ -22,7 +22,7 @@ A cached execution re-links the artifacts an earlier run produced, so each
 artifact is attributed to the execution that really computed it (state
 COMPLETE), which may belong to an earlier run than the push.
 
-The report (`pipeline.report`) reads MLMD through the same `MetadataGraph`.
+The report (`review.report`) reads MLMD through the same `MetadataGraph`.
 """
 
 from __future__ import annotations
@@ -38,10 +38,10 @@ from dataclasses import asdict, dataclass, field
 
 from ml_metadata.proto import metadata_store_pb2
 
-from pipeline import store as pipeline_store
-from pipeline.baseline import BASELINE_URI, BASELINE_VERSION, recorded_baseline
-from pipeline.store import Location, MetadataConnectionError, describe
-from pipeline.summary import STATE_NAMES, open_store
+from local.summary import STATE_NAMES, open_store
+from metadata import store as pipeline_store
+from metadata.store import Location, MetadataConnectionError, describe
+from pipeline.components.baseline import BASELINE_URI, BASELINE_VERSION, recorded_baseline
 
 _OUTPUT_EVENTS = (metadata_store_pb2.Event.OUTPUT,)
 _INPUT_EVENTS = (metadata_store_pb2.Event.INPUT,)
@@ -117,7 +117,7 @@ class RunInfo:
 def is_unchanged_push(artifact: metadata_store_pb2.Artifact) -> bool:
     """True when the Pusher kept an already-served identical model instead of copying.
 
-    `pipeline/pusher.py` then records the existing version with
+    `pipeline/components/pusher.py` then records the existing version with
     `serving_check` = {"unchanged": true}: nothing new reached TF Serving.
     """
     check = artifact.custom_properties.get("serving_check")
@@ -585,7 +585,7 @@ def _to_json(runs: list[RunInfo], lineage: Lineage | None, error: str | None) ->
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m pipeline.lineage",
+        prog="python -m review.lineage",
         description="List pipeline runs and show which data and executions produced a "
         "pushed model, from ML Metadata.",
     )

@@ -8,7 +8,7 @@ what is wrong with it, unless the user explicitly allowed that anomaly
 
 On success it publishes `ValidatedStatistics` (a copy of the statistics it
 accepted) and points `<pipeline_root>/baselines/accepted_statistics.json` at
-it (pipeline/baseline.py): the baseline the next run's drift check compares
+it (pipeline/components/baseline.py): the baseline the next run's drift check compares
 against. A failed gate publishes nothing, so drifted data never becomes the
 new baseline. The gate reads that file itself rather than through a Resolver
 node, which open-source Kubeflow Pipelines cannot run.
@@ -27,8 +27,8 @@ from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils
 
 from models import features
-from pipeline import drift as drift_checks
-from pipeline.baseline import read_accepted_statistics, record_accepted_statistics
+from pipeline.components import drift as drift_checks
+from pipeline.components.baseline import read_accepted_statistics, record_accepted_statistics
 
 REPORT_FILE = "validation.json"
 _STATS_FILE = "FeatureStats.pb"

@@ -8,8 +8,8 @@ what was pushed where, and the lineage of the data.
 
 Design choices:
   * Everything is read back from ML Metadata and the artifacts it points to
-    (through `pipeline.lineage.MetadataGraph`), never from the process that
-    ran the pipeline, so `python -m pipeline.report --output-dir DIR` rebuilds
+    (through `review.lineage.MetadataGraph`), never from the process that
+    ran the pipeline, so `python -m review.report --output-dir DIR` rebuilds
     the same page for any recorded run, cached or not.
   * The page is one HTML file with inline CSS and no script, plus PNG images
     made with matplotlib in `report/img/`: it opens offline, from a file
@@ -32,9 +32,10 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 
-from pipeline import store as pipeline_store
-from pipeline.baseline import recorded_baseline
-from pipeline.lineage import (
+from metadata import store as pipeline_store
+from metadata.store import Location, MetadataConnectionError
+from pipeline.components.baseline import recorded_baseline
+from review.lineage import (
     LineageError,
     MetadataGraph,
     anomalies_by_split,
@@ -44,7 +45,6 @@ from pipeline.lineage import (
     is_unchanged_push,
     model_lineage,
 )
-from pipeline.store import Location, MetadataConnectionError
 
 REPORT_DIR = "report"
 IMAGE_DIR = "img"
@@ -169,7 +169,7 @@ def load_run(where: Location, run_id: str | None = None) -> RunData:
 
 # -- section: overview ---------------------------------------------------------------------
 def section_overview(run: RunData, verdict: str) -> str:
-    from pipeline.summary import component_runs
+    from local.summary import component_runs
 
     runs = component_runs(run.graph.store, run.run_id)
     rows = [[esc(r.component), esc(r.state), f"{r.seconds:.1f} s"] for r in runs]
@@ -335,7 +335,7 @@ def refusal_findings(run: RunData, gate_execution, accepted) -> list[dict]:
     from tensorflow_data_validation.utils import anomalies_util
     from tfx.utils import io_utils
 
-    from pipeline import drift, gate
+    from pipeline.components import drift, gate
 
     inputs = run.graph.inputs(gate_execution.id)
     if not inputs.get("anomalies") or not inputs.get("statistics") or not inputs.get("schema"):
@@ -388,7 +388,7 @@ def _by_name(dataset) -> dict:
 
 def visible(name: str) -> str:
     """A column name with invisible characters (a byte-order mark) escaped: the gate's rule."""
-    from pipeline.gate import visible as gate_visible
+    from pipeline.components.gate import visible as gate_visible
 
     return gate_visible(name)
 
@@ -462,7 +462,7 @@ def section_anomalies(run: RunData) -> str:
 
 def _data_checked(run: RunData) -> str:
     """The gate's drift comparison: which span it read, against which accepted data."""
-    from pipeline.gate import REPORT_FILE
+    from pipeline.components.gate import REPORT_FILE
 
     artifact = run.output("validated_statistics", "ValidatedStatistics")
     path = os.path.join(artifact.uri, REPORT_FILE) if artifact is not None else ""
@@ -471,7 +471,7 @@ def _data_checked(run: RunData) -> str:
     with open(path) as f:
         compared = json.load(f).get("compared")
     return (f"<p>The validation gate {esc(compared)} (drift checks: "
-            "<code>pipeline/drift.py</code>, docs/drift.md).</p>") if compared else ""
+            "<code>pipeline/components/drift.py</code>, docs/drift.md).</p>") if compared else ""
 
 
 def _value_shares(stats) -> dict[str, float]:
@@ -494,7 +494,7 @@ def _severity(value: int) -> str:
 
 # -- section: feature selection -----------------------------------------------------------
 def load_selection(run: RunData) -> dict | None:
-    from pipeline.feature_selection import REPORT_FILE
+    from pipeline.components.feature_selection import REPORT_FILE
 
     artifact = run.output("selection", "FeatureSelection")
     path = os.path.join(artifact.uri, REPORT_FILE) if artifact else None
@@ -820,7 +820,7 @@ def single_class_note(evaluation: Evaluation | None, selection: dict | None) -> 
     Eval counts are the Evaluator's (its overall confusion matrix); train counts
     are FeatureSelection's, over the train rows it measured.
     """
-    from pipeline.summary import single_class_text
+    from local.summary import single_class_text
 
     counts = class_counts(evaluation.plots.get((), {})) if evaluation is not None else None
     label_counts = {"eval": [round(c) for c in counts]} if counts else {}
@@ -931,7 +931,7 @@ def section_push(run: RunData, blessed: bool | None) -> str:
     model = run.graph.inputs(pusher.id).get("model", [])
     model_uri = model[0].uri if model else "?"
     if not (props.get("pushed") and props["pushed"].int_value):
-        recorded = props.get("not_pushed_reason")  # written by pipeline/pusher.py
+        recorded = props.get("not_pushed_reason")  # written by pipeline/components/pusher.py
         reason = (recorded.string_value if recorded is not None and recorded.string_value
                   else "the model was not blessed" if blessed is False
                   else "the Pusher declined")
@@ -960,7 +960,7 @@ def section_lineage(run: RunData, output_dir: str) -> str:
     version = None
     if artifact is not None and artifact.custom_properties.get("pushed"):
         version = artifact.custom_properties["pushed_version"].string_value or None
-    command = f"python -m pipeline.lineage --output-dir {output_dir}"
+    command = f"python -m review.lineage --output-dir {output_dir}"
     if version is None:
         return note(f"This run pushed no model. `{command}` shows the runs and the chain "
                     "behind the latest pushed model.")
@@ -1117,7 +1117,7 @@ def try_write_report(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m pipeline.report",
+        prog="python -m review.report",
         description="(Re)write the HTML report of a recorded pipeline run.",
     )
     parser.add_argument("--output-dir", default="outputs",

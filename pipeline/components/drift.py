@@ -165,7 +165,7 @@ def presence_findings(current, baseline) -> list[dict]:
 
 def categorical_findings(current, baseline, schema) -> list[dict]:
     """TFDV's comparators from the schema (L-infinity on value frequencies)."""
-    from pipeline.gate import findings
+    from pipeline.components.gate import findings
 
     anomalies = tfdv.validate_statistics(current, schema, previous_statistics=baseline)
     return [f for f in findings(anomalies, "train") if f["type"].startswith("COMPARATOR_")]

@@ -1,4 +1,4 @@
-"""Write a draft schema inferred from a run's statistics: `python -m pipeline.schema_draft`.
+"""Write a draft schema inferred from a run's statistics: `python -m review.schema_draft`.
 
 This is what TFX's SchemaGen does (tfdv.infer_schema on StatisticsGen's
 output). The draft is a starting point for `schema/schema.pbtxt`, never a
@@ -12,12 +12,12 @@ import argparse
 import os
 import sys
 
-from pipeline import store as pipeline_store
-from pipeline.store import Location, MetadataConnectionError, describe
+from metadata import store as pipeline_store
+from metadata.store import Location, MetadataConnectionError, describe
 
 
 def latest_statistics_uri(where: Location) -> str:
-    from pipeline import summary
+    from local import summary
 
     store = summary.open_store(where)
     artifacts = [  # Transform records statistics of this type too; take StatisticsGen's

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from pipeline import store as pipeline_store
-from pipeline.store import Location, describe
+from metadata import store as pipeline_store
+from metadata.store import Location, describe
 
 STATE_NAMES = {
     metadata_store_pb2.Execution.COMPLETE: "ran",
@@ -55,12 +55,12 @@ class RunSummary:
     def single_class(self) -> str | None:
         """Why AUC is undefined, when the eval split's label has one class; else None."""
         return single_class_text(self.label_counts)
-    # What the validation gate read and compared it with (pipeline/drift.py).
+    # What the validation gate read and compared it with (pipeline/components/drift.py).
     data_checked: str | None = None
 
 
 def open_store(where: Location) -> metadata_store.MetadataStore:
-    """The run's ML Metadata (a SQLite path or a MySQL connection); see `pipeline.store`."""
+    """The run's ML Metadata (a SQLite path or a MySQL connection); see `metadata.store`."""
     return pipeline_store.open_store(where)
 
 
@@ -157,7 +157,7 @@ def eval_label_counts(evaluation_uri: str) -> list[int] | None:
 
 def train_label_counts(selection_uri: str) -> list[int] | None:
     """[big tippers, other trips] in the train rows FeatureSelection measured."""
-    from pipeline.feature_selection import REPORT_FILE
+    from pipeline.components.feature_selection import REPORT_FILE
 
     path = os.path.join(selection_uri, REPORT_FILE)
     if not os.path.exists(path):
@@ -219,7 +219,7 @@ def blessing_failures(evaluation_uri: str) -> list[str]:
 
 def data_checked(store: metadata_store.MetadataStore, run_id: str) -> str | None:
     """The gate's record of the span it read and the accepted data it compared with."""
-    from pipeline.gate import REPORT_FILE
+    from pipeline.components.gate import REPORT_FILE
 
     gate = _latest_execution(store, run_id, "DataValidationGate")
     accepted = _outputs(store, gate.execution_id, "ValidatedStatistics") if gate else []

@@ -95,7 +95,7 @@ def record_accepted_statistics(pointer_file: str, record: dict) -> None:
 
 
 # Custom properties the Evaluator writes on its blessing and evaluation
-# (pipeline/evaluator.py): the served version it compared with, 0 for none.
+# (pipeline/components/evaluator.py): the served version it compared with, 0 for none.
 BASELINE_VERSION = "baseline_version"
 BASELINE_URI = "baseline_model"  # TFX's own key for the baseline's location
 

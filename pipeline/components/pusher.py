@@ -31,7 +31,7 @@ in the same place of the DAG (node id "Pusher"), adds what a model server needs:
 
 The output is a standard `PushedModel` artifact with TFX Pusher's custom
 properties (`pushed` 1/0, `pushed_destination`, `pushed_version`), which
-`pipeline/summary.py` reads, plus `not_pushed_reason` when nothing was pushed
+`local/summary.py` reads, plus `not_pushed_reason` when nothing was pushed
 and `serving_check` (the check's measurements, JSON) when something was.
 """
 
@@ -54,7 +54,7 @@ from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils, path_utils
 
 from models import contract, features
-from pipeline.baseline import SAVED_MODEL_FILE, existing_versions
+from pipeline.components.baseline import SAVED_MODEL_FILE, existing_versions
 
 # Batch sizes of the warm-up requests: every power of two up to max_batch_size.
 WARMUP_BATCH_SIZES: tuple[int, ...] = tuple(

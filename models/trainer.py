@@ -14,11 +14,12 @@ from absl import logging
 from tfx.components.trainer.fn_args_utils import FnArgs
 from tfx_bsl.public import tfxio
 
+from metadata import names
 from models import contract, features, signatures
 from models.model import Hyperparameters, build_keras_model
 
 # Written next to the SavedModel so reports can show the training curve.
-HISTORY_FILE = "training_history.json"
+HISTORY_FILE = names.HISTORY_FILE  # the report reads it back
 # Training is split into this many "epochs" of equal steps: points on the curve.
 CURVE_POINTS = 10
 

@@ -28,6 +28,7 @@ from tfx.orchestration.data_types import RuntimeParameter
 from tfx.orchestration.pipeline import Pipeline
 from tfx.proto import example_gen_pb2, trainer_pb2
 
+from metadata import names
 from models import contract, features
 from pipeline.components.baseline import accepted_statistics_file
 from pipeline.components.csv_example_gen import CsvExampleGen
@@ -133,7 +134,7 @@ def schema_import(config: PipelineConfig) -> ContentImportSchemaGen:
     digest = schema_digest(config.schema_path) if config.local_metadata else None
     return ContentImportSchemaGen(
         schema_file=config.schema_path, schema_sha256=digest
-    ).with_id("ImportSchemaGen")
+    ).with_id(names.IMPORT_SCHEMA_GEN)
 
 
 def create_components(config: PipelineConfig) -> list[BaseNode]:
@@ -152,12 +153,15 @@ def create_components(config: PipelineConfig) -> list[BaseNode]:
                 ]
             )
         ),
-    )
-    statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
+    ).with_id(names.EXAMPLE_GEN)
+    # Node ids come from metadata/names.py, where the readers (summary, report,
+    # lineage) look them up; TFX's defaults are the same names.
+    statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"]).with_id(
+        names.STATISTICS_GEN)
     schema_gen = schema_import(config)
     example_validator = ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
-    )
+    ).with_id(names.EXAMPLE_VALIDATOR)
     gate = DataValidationGate(
         statistics=statistics_gen.outputs["statistics"],
         schema=schema_gen.outputs["schema"],
@@ -165,7 +169,7 @@ def create_components(config: PipelineConfig) -> list[BaseNode]:
         accepted_statistics_file=accepted_statistics_file(config.pipeline_root),
         examples=example_gen.outputs["examples"],  # only for its span, which the run reports
         allowed_anomalies=",".join(config.allowed_anomalies),
-    ).with_id("DataValidationGate")
+    ).with_id(names.GATE)
     selection = FeatureSelectionComponent(
         statistics=statistics_gen.outputs["statistics"],
         schema=schema_gen.outputs["schema"],
@@ -173,7 +177,7 @@ def create_components(config: PipelineConfig) -> list[BaseNode]:
         min_presence=config.selection.min_presence,
         min_information=config.selection.min_information,
         max_rows=config.selection.max_rows,
-    ).with_id("FeatureSelection")
+    ).with_id(names.FEATURE_SELECTION)
     # Nothing downstream of the gate (selection, Transform, Trainer, Pusher)
     # runs unless the data passed it.
     selection.add_upstream_node(gate)
@@ -187,7 +191,7 @@ def create_components(config: PipelineConfig) -> list[BaseNode]:
         # The Trainer applies the transform graph itself, in large batches:
         # writing a transformed copy of every example costs more than that.
         materialize=False,
-    )
+    ).with_id(names.TRANSFORM)
     trainer = Trainer(
         run_fn=RUN_FN,
         examples=example_gen.outputs["examples"],
@@ -198,13 +202,13 @@ def create_components(config: PipelineConfig) -> list[BaseNode]:
         ),
         eval_args=step_args(config, EVAL_ARGS_PARAMETER, config.eval_steps, trainer_pb2.EvalArgs),
         custom_config=dict(config.hyperparameters),
-    )
+    ).with_id(names.TRAINER)
     evaluator = ServedBaselineEvaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
         eval_config=eval_config(config),
         serving_base=config.serving_model_dir,
-    ).with_id("Evaluator")
+    ).with_id(names.EVALUATOR)
     # Checks the model loads in core TensorFlow, adds TF Serving warm-up
     # requests from the eval split, and pushes atomically (pipeline/components/pusher.py).
     pusher = ServingPusher(
@@ -212,7 +216,7 @@ def create_components(config: PipelineConfig) -> list[BaseNode]:
         model_blessing=evaluator.outputs["blessing"],
         examples=example_gen.outputs["examples"],
         base_directory=config.serving_model_dir,
-    ).with_id("Pusher")
+    ).with_id(names.PUSHER)
     return [
         example_gen,
         statistics_gen,

@@ -29,63 +29,32 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import glob
 import json
 import os
 import sys
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 from ml_metadata.proto import metadata_store_pb2
 
-from local.summary import STATE_NAMES, open_store
+from metadata import names
 from metadata import store as pipeline_store
-from metadata.store import Location, MetadataConnectionError, describe
-from pipeline.components.baseline import BASELINE_URI, BASELINE_VERSION, recorded_baseline
-
-_OUTPUT_EVENTS = (metadata_store_pb2.Event.OUTPUT,)
-_INPUT_EVENTS = (metadata_store_pb2.Event.INPUT,)
-# Artifact and execution properties worth showing (the rest is TFX bookkeeping).
-_ARTIFACT_PROPERTIES = (
-    "span", "version", "split_names", "input_fingerprint", "selected", "blessed",
-    "pushed", "pushed_version", "pushed_destination", BASELINE_URI, BASELINE_VERSION,
+from metadata.artifacts import anomalies_by_split
+from metadata.evaluation import recorded_baseline
+from metadata.graph import (
+    ArtifactInfo,
+    MetadataGraph,
+    Step,
+    is_blessed,
+    is_pushed,
+    is_unchanged_push,
+    string_property,
 )
-_EXECUTION_PROPERTIES = ("input_base", "schema_file", "train_args", "custom_config")
+from metadata.graph import NotRecordedError as LineageError
+from metadata.store import MetadataConnectionError
 
-
-class LineageError(LookupError):
-    """What was asked for is not in ML Metadata; the message says what is."""
-
-
-@dataclass
-class ArtifactInfo:
-    """One artifact, with the properties a reader needs."""
-
-    id: int
-    type: str
-    uri: str
-    created: float  # seconds since the epoch
-    properties: dict[str, object] = field(default_factory=dict)
-
-
-@dataclass
-class Step:
-    """One execution in a model's history."""
-
-    component: str
-    execution_id: int
-    state: str
-    run_id: str
-    started: float  # seconds since the epoch
-    finished: float
-    inputs: dict[str, list[ArtifactInfo]] = field(default_factory=dict)
-    outputs: dict[str, list[ArtifactInfo]] = field(default_factory=dict)
-    properties: dict[str, object] = field(default_factory=dict)
-    role: str = "produced the model"  # or "checked the data", "evaluated", "pushed"
-
-    @property
-    def seconds(self) -> float:
-        return self.finished - self.started
+__all__ = ["LineageError", "MetadataGraph", "Lineage", "RunInfo", "model_lineage", "list_runs",
+           "headline", "format_lineage", "format_runs", "main"]
 
 
 @dataclass
@@ -114,181 +83,6 @@ class RunInfo:
     unchanged: bool = False  # the Pusher found this exact model already served
 
 
-def is_unchanged_push(artifact: metadata_store_pb2.Artifact) -> bool:
-    """True when the Pusher kept an already-served identical model instead of copying.
-
-    `pipeline/components/pusher.py` then records the existing version with
-    `serving_check` = {"unchanged": true}: nothing new reached TF Serving.
-    """
-    check = artifact.custom_properties.get("serving_check")
-    if check is None or not check.string_value:
-        return False
-    try:
-        return bool(json.loads(check.string_value).get("unchanged"))
-    except (ValueError, AttributeError):
-        return False
-
-
-def artifact_properties(artifact: metadata_store_pb2.Artifact) -> dict[str, object]:
-    """Every property and custom property of an ML Metadata artifact, as plain values."""
-    return {k: _value(v) for k, v in {**artifact.properties, **artifact.custom_properties}.items()}
-
-
-def _value(value: metadata_store_pb2.Value) -> object:
-    kind = value.WhichOneof("value")
-    if kind == "struct_value":
-        from google.protobuf import json_format
-
-        return json_format.MessageToDict(value.struct_value)
-    result = getattr(value, kind) if kind else None
-    if isinstance(result, str) and result[:1] in ("{", "[", "n"):
-        # TFX stores dict and list execution properties as JSON strings.
-        try:
-            return json.loads(result)
-        except ValueError:
-            return result
-    return result
-
-
-class MetadataGraph:
-    """A read-only view of an ML Metadata store as a provenance graph."""
-
-    def __init__(self, where: Location) -> None:
-        self.path = describe(where)
-        self.store = open_store(where)
-        self._artifact_types = {t.id: t.name for t in self.store.get_artifact_types()}
-        self._context_types = {t.id: t.name for t in self.store.get_context_types()}
-        self._events: dict[int, list[metadata_store_pb2.Event]] = {}
-
-    # -- runs and executions ---------------------------------------------------
-    def run_ids(self) -> list[str]:
-        """Pipeline run ids, oldest first."""
-        contexts = self.store.get_contexts_by_type("pipeline_run")
-        return [c.name for c in sorted(contexts, key=lambda c: c.create_time_since_epoch)]
-
-    def run_executions(self, run_id: str) -> list[metadata_store_pb2.Execution]:
-        context = self.store.get_context_by_type_and_name("pipeline_run", run_id)
-        if context is None:
-            raise LineageError(f"no run {run_id!r} in {self.path}; runs: {self.run_ids()}")
-        executions = self.store.get_executions_by_context(context.id)
-        return sorted(executions, key=lambda e: (e.create_time_since_epoch, e.id))
-
-    def component_execution(
-        self, run_id: str, component: str
-    ) -> metadata_store_pb2.Execution | None:
-        """The (last) execution of `component` in `run_id`."""
-        matches = [e for e in self.run_executions(run_id) if self.component(e) == component]
-        return matches[-1] if matches else None
-
-    def _context_names(self, execution_id: int, type_name: str) -> list[str]:
-        return [
-            c.name
-            for c in self.store.get_contexts_by_execution(execution_id)
-            if self._context_types.get(c.type_id) == type_name
-        ]
-
-    def component(self, execution: metadata_store_pb2.Execution) -> str:
-        """The pipeline node id ("Trainer", "FeatureSelection", ...)."""
-        names = self._context_names(execution.id, "node")
-        return names[0].split(".", 1)[-1] if names else "?"
-
-    def run_of(self, execution: metadata_store_pb2.Execution) -> str:
-        names = self._context_names(execution.id, "pipeline_run")
-        return names[0] if names else "?"
-
-    # -- events and artifacts ----------------------------------------------------
-    def events(self, execution_id: int) -> list[metadata_store_pb2.Event]:
-        if execution_id not in self._events:
-            self._events[execution_id] = self.store.get_events_by_execution_ids([execution_id])
-        return self._events[execution_id]
-
-    def _linked(self, execution_id: int, kinds: Iterable[int]) -> dict[str, list[int]]:
-        """Artifact ids by key ("examples", "model", ...) for events of `kinds`."""
-        linked: dict[str, list[int]] = {}
-        for event in self.events(execution_id):
-            if event.type not in kinds:
-                continue
-            for step in event.path.steps:
-                if step.HasField("key"):
-                    linked.setdefault(step.key, []).append(event.artifact_id)
-        return linked
-
-    def input_ids(self, execution_id: int) -> dict[str, list[int]]:
-        return self._linked(execution_id, _INPUT_EVENTS)
-
-    def output_ids(self, execution_id: int) -> dict[str, list[int]]:
-        return self._linked(execution_id, _OUTPUT_EVENTS)
-
-    def artifacts(self, ids: Iterable[int]) -> list[metadata_store_pb2.Artifact]:
-        ids = list(dict.fromkeys(ids))
-        by_id = {a.id: a for a in self.store.get_artifacts_by_id(ids)} if ids else {}
-        return [by_id[i] for i in ids if i in by_id]
-
-    def artifact_type(self, artifact: metadata_store_pb2.Artifact) -> str:
-        return self._artifact_types.get(artifact.type_id, "?")
-
-    def outputs(self, execution_id: int) -> dict[str, list[metadata_store_pb2.Artifact]]:
-        return {k: self.artifacts(v) for k, v in self.output_ids(execution_id).items()}
-
-    def inputs(self, execution_id: int) -> dict[str, list[metadata_store_pb2.Artifact]]:
-        return {k: self.artifacts(v) for k, v in self.input_ids(execution_id).items()}
-
-    def producer(self, artifact_id: int) -> metadata_store_pb2.Execution | None:
-        """The execution that computed `artifact_id` (not one that reused it from cache)."""
-        events = self.store.get_events_by_artifact_ids([artifact_id])
-        ids = [e.execution_id for e in events if e.type in _OUTPUT_EVENTS]
-        executions = self.store.get_executions_by_id(ids) if ids else []
-        if not executions:
-            return None
-        complete = metadata_store_pb2.Execution.COMPLETE
-        return min(
-            executions,
-            key=lambda e: (e.last_known_state != complete, e.create_time_since_epoch),
-        )
-
-    def consumers(self, artifact_id: int) -> list[metadata_store_pb2.Execution]:
-        events = self.store.get_events_by_artifact_ids([artifact_id])
-        ids = sorted({e.execution_id for e in events if e.type in _INPUT_EVENTS})
-        return list(self.store.get_executions_by_id(ids)) if ids else []
-
-    def pushed_models(self) -> list[metadata_store_pb2.Artifact]:
-        """PushedModel artifacts that really pushed, oldest first."""
-        pushed = [
-            a
-            for a in self.store.get_artifacts_by_type("PushedModel")
-            if a.custom_properties.get("pushed") and a.custom_properties["pushed"].int_value
-        ]
-        return sorted(pushed, key=lambda a: (a.create_time_since_epoch, a.id))
-
-    # -- conversion to plain records ---------------------------------------------
-    def artifact_info(self, artifact: metadata_store_pb2.Artifact) -> ArtifactInfo:
-        props = {**artifact.properties, **artifact.custom_properties}
-        return ArtifactInfo(
-            id=artifact.id,
-            type=self.artifact_type(artifact),
-            uri=artifact.uri,
-            created=artifact.create_time_since_epoch / 1000.0,
-            properties={k: _value(props[k]) for k in _ARTIFACT_PROPERTIES if k in props},
-        )
-
-    def step(self, execution: metadata_store_pb2.Execution, role: str) -> Step:
-        props = {**execution.properties, **execution.custom_properties}
-        return Step(
-            component=self.component(execution),
-            execution_id=execution.id,
-            state=STATE_NAMES.get(execution.last_known_state, str(execution.last_known_state)),
-            run_id=self.run_of(execution),
-            started=execution.create_time_since_epoch / 1000.0,
-            finished=execution.last_update_time_since_epoch / 1000.0,
-            inputs={k: [self.artifact_info(a) for a in v]
-                    for k, v in self.inputs(execution.id).items()},
-            outputs={k: [self.artifact_info(a) for a in v]
-                     for k, v in self.outputs(execution.id).items()},
-            properties={k: _value(props[k]) for k in _EXECUTION_PROPERTIES if k in props},
-            role=role,
-        )
-
-
 # -- the chain behind a pushed model --------------------------------------------
 def _pick_pushed(graph: MetadataGraph, version: str | None) -> metadata_store_pb2.Artifact:
     """The push that created `version` (default: the latest version).
@@ -299,7 +93,7 @@ def _pick_pushed(graph: MetadataGraph, version: str | None) -> metadata_store_pb
     pushed = graph.pushed_models()
     if not pushed:
         raise LineageError(f"no model has been pushed according to {graph.path}")
-    versions = [a.custom_properties["pushed_version"].string_value for a in pushed]
+    versions = [string_property(a, names.PUSHED_VERSION) for a in pushed]
     wanted = versions[-1] if version is None else str(version)
     matches = [a for a, v in zip(pushed, versions, strict=True) if v == wanted]
     if not matches:
@@ -372,16 +166,15 @@ def model_lineage(graph: MetadataGraph, version: str | None = None) -> Lineage:
     upstream, chain_artifacts = _ancestors(graph, pusher_inputs.get("model", []))
     steps += [graph.step(e, "produced the model") for e in upstream]
     chain_artifacts -= set(pusher_inputs.get("model", []))
-    names = {s.component for s in steps}
+    components = {s.component for s in steps}
     trainer_run = next((s.run_id for s in steps if "model" in s.outputs), "")
-    checks = _checks(graph, chain_artifacts, names, trainer_run)
+    checks = _checks(graph, chain_artifacts, components, trainer_run)
     steps += [graph.step(e, "checked the data") for e in checks]
     steps.sort(key=lambda s: (s.started, s.execution_id))
-    props = pushed.custom_properties
     return Lineage(
         pushed=graph.artifact_info(pushed),
-        version=props["pushed_version"].string_value,
-        destination=props["pushed_destination"].string_value,
+        version=string_property(pushed, names.PUSHED_VERSION),
+        destination=string_property(pushed, names.PUSHED_DESTINATION),
         steps=steps,
     )
 
@@ -393,7 +186,7 @@ def list_runs(graph: MetadataGraph) -> list[RunInfo]:
         executions = graph.run_executions(run_id)
         states: dict[str, int] = {}
         for execution in executions:
-            state = STATE_NAMES.get(execution.last_known_state, "?")
+            state = names.STATE_NAMES.get(execution.last_known_state, "?")
             states[state] = states.get(state, 0) + 1
         pushed = _run_pushed(graph, executions)
         runs.append(
@@ -413,10 +206,8 @@ def list_runs(graph: MetadataGraph) -> list[RunInfo]:
 
 def _run_blessed(graph: MetadataGraph, executions) -> bool | None:
     for execution in reversed(executions):
-        for artifact in graph.outputs(execution.id).get("blessing", []):
-            if graph.artifact_type(artifact) == "ModelBlessing":
-                blessed = artifact.custom_properties.get("blessed")
-                return bool(blessed and blessed.int_value)
+        for artifact in graph.outputs_of_type(execution.id, names.MODEL_BLESSING):
+            return is_blessed(artifact)
     return None
 
 
@@ -426,27 +217,13 @@ def _run_pushed(graph: MetadataGraph, executions) -> tuple[str, bool] | None:
     for execution in reversed(executions):
         if execution.last_known_state != complete:
             continue
-        for artifact in graph.outputs(execution.id).get("pushed_model", []):
-            props = artifact.custom_properties
-            if props.get("pushed") and props["pushed"].int_value:
-                return props["pushed_version"].string_value, is_unchanged_push(artifact)
+        for artifact in graph.outputs_of_type(execution.id, names.PUSHED_MODEL):
+            if is_pushed(artifact):
+                return string_property(artifact, names.PUSHED_VERSION), is_unchanged_push(artifact)
     return None
 
 
 # -- light readers of artifact payloads ------------------------------------------
-def anomalies_by_split(uri: str) -> dict[str, object]:
-    """ExampleAnomalies payload: split name -> tensorflow_metadata `Anomalies`."""
-    from tensorflow_metadata.proto.v0 import anomalies_pb2
-
-    result = {}
-    for path in sorted(glob.glob(os.path.join(uri, "Split-*", "SchemaDiff.pb"))):
-        anomalies = anomalies_pb2.Anomalies()
-        with open(path, "rb") as f:
-            anomalies.ParseFromString(f.read())
-        result[os.path.basename(os.path.dirname(path)).removeprefix("Split-")] = anomalies
-    return result
-
-
 def fingerprint_summary(fingerprint: str) -> str:
     """'split:...,num_files:1,total_bytes:1922812,...' -> '1 file, 1.9 MB'."""
     fields = dict(part.split(":", 1) for part in fingerprint.split(",") if ":" in part)
@@ -497,9 +274,9 @@ def _describe(artifact: ArtifactInfo) -> str:
         parts.append(fingerprint_summary(str(props["input_fingerprint"])))
     if "selected" in props:
         parts.append(f"selected: {str(props['selected']).replace(',', ', ')}")
-    if artifact.type == "ModelBlessing" and "blessed" in props:
-        parts.append("BLESSED" if props["blessed"] else "NOT blessed")
-    if artifact.type == "ExampleAnomalies":
+    if artifact.type == names.MODEL_BLESSING and names.BLESSED in props:
+        parts.append("BLESSED" if props[names.BLESSED] else "NOT blessed")
+    if artifact.type == names.ANOMALIES:
         parts.append(_anomaly_counts(artifact.uri))
     return ", ".join(parts)
 
@@ -543,11 +320,11 @@ def headline(lineage: Lineage) -> list[str]:
          if "selected" in a.properties), None)
     if selection:
         lines.append(f"  features: {str(selection.properties['selected']).replace(',', ', ')}")
-    lines.append(f"  trained:  {at(lineage.step('Trainer'))}")
-    evaluator = lineage.step("Evaluator")
+    lines.append(f"  trained:  {at(lineage.step(names.TRAINER))}")
+    evaluator = lineage.step(names.EVALUATOR)
     if evaluator:
         lines.append(f"  blessed:  {at(evaluator)}; {_baseline_note(evaluator)}")
-    lines.append(f"  pushed:   {at(lineage.step('Pusher'))}")
+    lines.append(f"  pushed:   {at(lineage.step(names.PUSHER))}")
     return lines
 
 

@@ -32,7 +32,8 @@ from tfx.types import artifact_utils, standard_artifacts, standard_component_spe
 from tfx.types.component_spec import ExecutionParameter
 from tfx.utils import io_utils, json_utils, path_utils
 
-from pipeline.components.baseline import BASELINE_URI, BASELINE_VERSION, served_model
+from metadata.names import BASELINE_URI, BASELINE_VERSION
+from pipeline.components.baseline import served_model
 
 SERVING_BASE_KEY = "serving_base"
 BASELINE_DIR = "baseline_model"

@@ -53,6 +53,13 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils, path_utils
 
+from metadata.names import (
+    NOT_PUSHED_REASON,
+    PUSHED,
+    PUSHED_DESTINATION,
+    PUSHED_VERSION,
+    SERVING_CHECK,
+)
 from models import contract, features
 from pipeline.components.baseline import SAVED_MODEL_FILE, existing_versions
 
@@ -64,12 +71,7 @@ TEMP_PREFIX = ".incoming-"  # hidden and non-numeric: TF Serving never loads it
 STALE_TEMP_SECONDS = 3600  # a temporary folder this old belongs to a killed push
 CHECK_TIMEOUT_SECONDS = 300
 
-# Custom properties of the PushedModel artifact (the first three are TFX Pusher's).
-PUSHED = "pushed"
-PUSHED_DESTINATION = "pushed_destination"
-PUSHED_VERSION = "pushed_version"
-NOT_PUSHED_REASON = "not_pushed_reason"
-SERVING_CHECK = "serving_check"
+# Custom properties of the PushedModel artifact: metadata/names.py, shared with the readers.
 
 
 @dataclass(frozen=True)

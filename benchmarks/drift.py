@@ -49,10 +49,10 @@ TRAIN_FRACTION = 0.8  # 4 of ExampleGen's 5 hash buckets
 
 def load_rows() -> tuple[pd.DataFrame, dict[str, pa.DataType]]:
     """The shipped rows, and each column's type as our CsvExampleGen infers it."""
-    from pipeline.components.csv_example_gen import FLOAT, infer_types, read_header
+    from pipeline.components.csv_columns import FLOAT, infer_types, read_header
 
     names = read_header(str(SOURCE_CSV))
-    # Floats reach the examples as float32 (pipeline/components/csv_example_gen.py `_cast`).
+    # Floats reach the examples as float32 (pipeline/components/csv_columns.py `_cast`).
     types = {name: pa.float32() if kind == FLOAT else kind
              for name, kind in zip(names, infer_types([str(SOURCE_CSV)], names), strict=True)}
     # Only empty cells are missing (pandas would also read "NA", "null"... as missing).
@@ -61,7 +61,7 @@ def load_rows() -> tuple[pd.DataFrame, dict[str, pa.DataType]]:
 
 def to_record_batch(frame: pd.DataFrame, types: dict[str, pa.DataType]) -> pa.RecordBatch:
     """Rows as CsvExampleGen's examples decode: one-value lists, empty where the cell was."""
-    from pipeline.components.csv_example_gen import _as_value_lists
+    from pipeline.components.csv_columns import _as_value_lists
 
     arrays = []
     for name, kind in types.items():

@@ -29,8 +29,8 @@ def skip_autograph_for_tf_keras() -> None:
 
     AutoGraph leaves the `tensorflow` and `keras` packages alone but not
     `tf_keras` (Keras 2 moved there in TF 2.16), so the first `fit` spends
-    ~8 s on this 2-core machine rewriting Keras' own train step, optimizer
-    and metrics source. That code is written to run unconverted; our own
+    seconds rewriting Keras' own train step, optimizer and metrics source
+    (measured in docs/benchmarks.md). That code is written to run unconverted; our own
     functions are still converted as usual.
     """
     from tensorflow.python.autograph.core import config

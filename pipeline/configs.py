@@ -26,7 +26,7 @@ IN_MEMORY_MAX_BYTES = 64 * 1024 * 1024
 
 # The eval split is a fifth of the rows, but no more than about this many. It
 # serves the Evaluator, whose cost grows with every row (TFMA computes metrics
-# example by example: about 0.5 ms of CPU per row with our slices), while the
+# example by example; per-row cost in docs/benchmarks.md), while the
 # precision of its AUC estimate hardly improves past this size. Identical rows
 # always share a split, so data with many duplicates (such as the benchmark's
 # resample of 15k trips) gets fewer distinct eval rows than this.

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from metadata.artifacts import by_name, present_share
-from pipeline.components import csv_example_gen, feature_selection, gate
+from pipeline.components import csv_columns, feature_selection, gate
 from tests.conftest import DATA
 
 ROWS = 200
@@ -53,7 +53,7 @@ def statistics(tmp_path_factory):
         writer.writeheader()
         writer.writerows(rows)
     out = folder / "examples"
-    assert csv_example_gen.convert([str(source)], [str(out)], np.array([1])) == [ROWS]
+    assert csv_columns.convert([str(source)], [str(out)], np.array([1])) == [ROWS]
     records = [record.numpy() for path in sorted(glob.glob(str(out / "*")))
                for record in tf.data.TFRecordDataset(path, compression_type="GZIP")]
     batch = example_coder.ExamplesToRecordBatchDecoder().DecodeBatch(records)

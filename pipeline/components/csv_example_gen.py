@@ -1,11 +1,11 @@
 """A streaming, columnar executor for CsvExampleGen: same output, bounded memory.
 
 TFX's CsvExampleGen builds every tf.train.Example in a Python loop, a few
-dozen microseconds per row, then hashes and writes each record through Beam.
-On a million taxi rows that is about 90 s on two cores, more than the rest of
-the data processing, and at ten million rows Beam's direct runner held
-gigabytes per worker. This executor does the same job with columnar
-libraries TFX already depends on, streaming the CSV in blocks of
+dozen microseconds per row, then hashes and writes each record through Beam:
+on large inputs that is more than the rest of the data processing, and Beam's
+direct runner holds gigabytes per worker (measurements: docs/benchmarks.md).
+This executor does the same job with columnar libraries TFX already depends
+on (the conversion is in `csv_columns.py`), streaming the CSV in blocks of
 `BLOCK_BYTES`, so its memory does not grow with the input:
 
 1. Types. pyarrow reads every block (cells as strings) and each column gets
@@ -45,21 +45,13 @@ the stock executor, which hashes the serialized example.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import tempfile
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable
 from types import SimpleNamespace
-from typing import Any, TypeVar
+from typing import Any
 
 import apache_beam as beam
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pa_csv
-import tensorflow as tf
 from absl import logging
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from tfx import types
@@ -73,29 +65,13 @@ from tfx.dsl.io import fileio
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
-from tfx_bsl.coders import example_coder
 
-# CSV bytes pyarrow parses per step (about 65k taxi rows). Memory in pass 2
-# holds up to `WORKERS + 1` such blocks with their serialized examples.
-BLOCK_BYTES = 8 * 1024**2
-# Bytes of CSV per output shard. A shard is held in memory to be shuffled,
-# and several shards let Beam's workers in StatisticsGen, Transform and
-# Evaluator share the reading (a gzip file cannot be split).
-SHARD_BYTES = 4 * 1024**2
-MAX_SHARDS = 64
-SHUFFLE_SEED = 0
-WORKERS = os.cpu_count() or 1
+from pipeline.components.csv_columns import convert, read_header
+
 # Beam's runners that run on this machine, where the columnar path applies.
 LOCAL_RUNNERS = frozenset(
     {"direct", "directrunner", "bundlebaseddirectrunner", "switchingdirectrunner"}
 )
-# CsvExampleGen's types, in the order a column falls through them.
-INT, FLOAT, STRING = pa.int64(), pa.float64(), pa.binary()
-TYPE_ORDER = (INT, FLOAT, STRING)
-UTF8_BOM = b"\xef\xbb\xbf"
-
-T = TypeVar("T")
-R = TypeVar("R")
 
 
 class Executor(stock_executor.Executor):
@@ -218,267 +194,6 @@ def _glob(input_base: str, pattern: str) -> list[str]:
             f"Split pattern {os.path.join(input_base, pattern)} does not match any files."
         )
     return files
-
-
-def read_header(path: str) -> list[str]:
-    """The column names on a CSV file's first line, as TFX reads them, without
-    a UTF-8 byte-order mark."""
-    with fileio.open(path, "rb") as f:
-        line = f.readline()
-    return line.removeprefix(UTF8_BOM).decode("utf-8").strip().split(",")
-
-
-def shared_header(files: list[str]) -> list[str]:
-    column_names = read_header(files[0])
-    for path in files[1:]:
-        if read_header(path) != column_names:
-            raise RuntimeError(
-                f"Files in the same split have different headers: {files[0]}, {path}."
-            )
-    return column_names
-
-
-def convert(files: list[str], split_dirs: list[str], bucket_ends: np.ndarray) -> list[int]:
-    """Writes the rows of `files` to `split_dirs` (hash buckets up to each of
-    `bucket_ends`); returns the number of rows in each split.
-
-    Shards are spilled to the local temporary folder (TMPDIR), whatever file
-    system the output is on: about as many bytes as the gzipped output.
-    """
-    column_names = shared_header(files)
-    column_types = infer_types(files, column_names)
-    csv_bytes = sum(fileio.stat(f).length for f in files)
-    shares = np.diff(bucket_ends, prepend=0) / bucket_ends[-1]
-    shards = [max(1, min(MAX_SHARDS, int(-(-csv_bytes * s // SHARD_BYTES)))) for s in shares]
-    with tempfile.TemporaryDirectory(prefix="csv_example_gen-") as spill_dir:
-        counts = spill(files, column_names, column_types, bucket_ends, shards, spill_dir)
-        for split, split_dir in enumerate(split_dirs):
-            fileio.makedirs(split_dir)
-            write_shuffled(
-                [_spill_path(spill_dir, split, k) for k in range(shards[split])], split_dir
-            )
-    return counts
-
-
-def read_blocks(files: list[str], column_names: list[str]) -> Iterator[pa.RecordBatch]:
-    """Every row of `files`, a block at a time, all cells as strings (null if empty)."""
-    for path in files:
-        # A local path lets pyarrow read natively; others go through TFX's
-        # fileio, so gs:// and other remote paths work too.
-        source = path if "://" not in path else fileio.open(path, "rb")
-        reader = pa_csv.open_csv(
-            source,
-            read_options=pa_csv.ReadOptions(
-                column_names=column_names, skip_rows=1, block_size=BLOCK_BYTES
-            ),
-            # Quoted cells may span lines, as CsvExampleGen allows.
-            parse_options=pa_csv.ParseOptions(newlines_in_values=True, ignore_empty_lines=True),
-            convert_options=pa_csv.ConvertOptions(
-                column_types={name: pa.string() for name in column_names},
-                strings_can_be_null=True,
-                null_values=[""],
-                quoted_strings_can_be_null=True,
-            ),
-        )
-        try:
-            yield from (batch for batch in reader if batch.num_rows)
-        except pa.ArrowInvalid as error:  # a ragged row, or bytes that are not UTF-8
-            raise ValueError(f"{path} is not valid CSV: {error}") from None
-        finally:
-            reader.close()
-
-
-def infer_types(files: list[str], column_names: list[str]) -> list[pa.DataType | None]:
-    """Each column's type over all rows of `files`, as CsvExampleGen infers it
-    (None: empty in every row, a feature without a kind)."""
-    level = [0] * len(column_names)  # index into TYPE_ORDER; only ever grows
-    seen = [False] * len(column_names)
-    for batch in read_blocks(files, column_names):
-        for i, column in enumerate(batch.columns):
-            seen[i] = seen[i] or column.null_count < len(column)
-            while level[i] < len(TYPE_ORDER) - 1 and not _casts(column, TYPE_ORDER[level[i]]):
-                level[i] += 1
-    return [TYPE_ORDER[lv] if s else None for lv, s in zip(level, seen, strict=True)]
-
-
-def _casts(column: pa.Array, to: pa.DataType, sample_rows: int = 4096) -> bool:
-    """Whether every value parses as `to`. A failed cast of a whole block costs
-    more than one of its first rows, so those are tried first."""
-    for values in (column.slice(0, sample_rows), column):
-        try:
-            pc.cast(values, to)
-        except pa.ArrowInvalid:
-            return False
-    return True
-
-
-def spill(
-    files: list[str],
-    column_names: list[str],
-    column_types: list[pa.DataType | None],
-    bucket_ends: np.ndarray,
-    shards: list[int],
-    spill_dir: str,
-) -> list[int]:
-    """Pass 2: serialized examples of every row, spilled to a random shard of
-    their split as Arrow files; returns the rows per split."""
-    encoder = example_coder.RecordBatchToExamplesEncoder()
-    kindless = _kindless_features(column_names, column_types)
-    shard_counts = np.array(shards)
-    schema = pa.schema([("record", pa.large_binary())])
-    options = pa.ipc.IpcWriteOptions(compression="lz4")
-    writers = {
-        (split, k): pa.ipc.new_stream(_spill_path(spill_dir, split, k), schema, options=options)
-        for split, n in enumerate(shards)
-        for k in range(n)
-    }
-
-    def prepare(numbered: tuple[int, pa.RecordBatch]) -> tuple[pa.Array, np.ndarray, np.ndarray]:
-        number, batch = numbered
-        records = encode(batch, column_types, encoder, kindless)
-        split_of = split_by_hash(row_keys(batch), bucket_ends)
-        # Seeded per block, so the shards are the same on every run.
-        shard_of = np.random.default_rng([SHUFFLE_SEED, number]).integers(
-            0, shard_counts[split_of]
-        )
-        return records, split_of, shard_of
-
-    counts = np.zeros(len(shards), dtype=np.int64)
-    try:
-        blocks = enumerate(read_blocks(files, column_names))
-        for records, split_of, shard_of in _bounded_map(prepare, blocks, WORKERS):
-            order = np.lexsort((shard_of, split_of))
-            grouped = records.take(pa.array(order))
-            keys = split_of[order] * MAX_SHARDS + shard_of[order]
-            bounds = np.flatnonzero(np.diff(keys)) + 1
-            for start, end in zip(np.r_[0, bounds], np.r_[bounds, len(keys)], strict=True):
-                split, k = divmod(int(keys[start]), MAX_SHARDS)
-                writers[split, k].write_batch(
-                    pa.record_batch([grouped.slice(start, end - start)], schema=schema)
-                )
-            counts += np.bincount(split_of, minlength=len(shards))
-    finally:
-        for writer in writers.values():
-            writer.close()
-    return counts.tolist()
-
-
-def _spill_path(spill_dir: str, split: int, shard: int) -> str:
-    return os.path.join(spill_dir, f"split-{split}-shard-{shard:05d}.arrows")
-
-
-def _bounded_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
-    """`map(fn, items)` on `workers` threads, in order, with at most `workers + 1`
-    results pending (ThreadPoolExecutor.map would read all of `items` at once).
-    Threads help: pyarrow and tfx_bsl's encoder release the GIL for most of
-    their work."""
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        pending = deque()
-        for item in items:
-            pending.append(pool.submit(fn, item))
-            if len(pending) > workers:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
-
-
-def encode(
-    batch: pa.RecordBatch,
-    column_types: list[pa.DataType | None],
-    encoder: example_coder.RecordBatchToExamplesEncoder | None = None,
-    kindless: bytes = b"",
-) -> pa.Array:
-    """Serialized tf.Examples, one per row, with the given column types."""
-    typed = [
-        (name, _as_value_lists(_cast(column, to)))
-        for name, column, to in zip(batch.schema.names, batch.columns, column_types, strict=True)
-        if to is not None
-    ]
-    encoder = encoder or example_coder.RecordBatchToExamplesEncoder()
-    if typed:
-        names, arrays = zip(*typed, strict=True)
-        records = encoder.encode(pa.RecordBatch.from_arrays(list(arrays), list(names)))
-    else:
-        records = [b""] * batch.num_rows
-    if kindless:
-        # Serialized protos concatenate into their merge: each example gains
-        # the always-empty columns as features without a kind.
-        records = [record + kindless for record in records]
-    return pa.array(records, pa.large_binary())
-
-
-def _kindless_features(
-    column_names: list[str], column_types: list[pa.DataType | None]
-) -> bytes:
-    """CsvExampleGen's features for columns empty in every row: present, no kind."""
-    empty = [name for name, to in zip(column_names, column_types, strict=True) if to is None]
-    if not empty:
-        return b""
-    features = {name: tf.train.Feature() for name in empty}
-    return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
-
-
-def _cast(column: pa.Array, to: pa.DataType) -> pa.Array:
-    if to == FLOAT:
-        # Through float64 so values round to float32 as Python's float() would.
-        return pc.cast(pc.cast(column, FLOAT), pa.float32(), safe=False)
-    return pc.cast(column, to)
-
-
-def _as_value_lists(values: pa.Array) -> pa.ListArray:
-    """One-element lists, and an empty list where the cell was empty."""
-    present = values.is_valid()
-    offsets = np.zeros(len(values) + 1, dtype=np.int32)
-    np.cumsum(np.asarray(present), out=offsets[1:])
-    return pa.ListArray.from_arrays(pa.array(offsets), values.filter(present))
-
-
-def row_keys(batch: pa.RecordBatch) -> list[bytes]:
-    """Each row's cells joined by commas: what decides the row's split.
-
-    Not the serialized example, as in the base executor: the C++ encoder
-    writes features in an order that changes from call to call.
-    """
-    joined = pc.binary_join_element_wise(
-        *batch.columns, ",", null_handling="replace", null_replacement=""
-    )
-    return joined.cast(pa.binary()).to_pylist()
-
-
-def split_by_hash(keys: list[bytes], bucket_ends: np.ndarray) -> np.ndarray:
-    """Each key's split, as BaseExampleGenExecutor does: sha256 of the key, bucketed."""
-    total = int(bucket_ends[-1])
-    buckets = [int.from_bytes(hashlib.sha256(key).digest(), "big") % total for key in keys]
-    return np.searchsorted(bucket_ends, buckets, side="right")
-
-
-def write_shuffled(spilled: list[str], split_dir: str) -> list[str]:
-    """Pass 3: each spilled shard, in a seeded random order, as a gzipped
-    TFRecord file of `split_dir`; spilled files are removed once written."""
-    shards = len(spilled)
-    paths = [
-        os.path.join(
-            split_dir, f"{write_split.DEFAULT_TF_RECORD_FILE_NAME}-{i:05d}-of-{shards:05d}.gz"
-        )
-        for i in range(shards)
-    ]
-
-    def write(shard: int) -> None:
-        with pa.ipc.open_stream(spilled[shard]) as reader:
-            records = reader.read_all().column(0).combine_chunks()
-        os.remove(spilled[shard])
-        order = np.random.default_rng([SHUFFLE_SEED, shard]).permutation(len(records))
-        # zlib's fastest level: half the time of the default for files about
-        # 1.3x as large, which downstream readers decompress faster.
-        options = tf.io.TFRecordOptions(compression_type="GZIP", compression_level=1)
-        with tf.io.TFRecordWriter(paths[shard], options) as writer:
-            for record in records.take(pa.array(order)).to_pylist():
-                writer.write(record)
-
-    # One shard per worker at a time: memory holds `WORKERS` shards.
-    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        list(pool.map(write, range(shards)))
-    return paths
 
 
 class CsvExampleGen(stock_component.CsvExampleGen):

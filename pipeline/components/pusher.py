@@ -13,7 +13,7 @@ in the same place of the DAG (node id "Pusher"), adds what a model server needs:
    split with the label source `tips` removed (what clients send), one request
    per batch size 1, 2, 4, ... up to the batcher's max_batch_size. TF Serving
    replays them while loading a version, so the first real request does not
-   pay the one-off cost of the first session run (~250 ms against ~0.3 ms).
+   pay the one-off cost of the first session run (docs/benchmarks.md).
 3. Serving check: the model, warm-up file included, must load and answer in a
    separate process that imports only TensorFlow (`serving/model_check.py`),
    the way TF Serving loads it. A model needing an op from a Python library

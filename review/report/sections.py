@@ -19,7 +19,8 @@ from markupsafe import Markup
 from metadata import artifacts, names
 from metadata import evaluation as evaluation_files
 from metadata.graph import is_pushed, is_unchanged_push, string_property
-from review.lineage import LineageError, format_time, headline, model_lineage
+from review.lineage import LineageError, model_lineage
+from review.lineage_text import format_time, headline
 from review.report import data, plots
 from review.report.data import METRIC_LABELS, METRICS, Evaluation, RunData
 from review.report.plots import Images

@@ -14,12 +14,14 @@ COPY requirements.lock ./
 RUN python -m pip install --no-cache-dir --no-deps -r requirements.lock
 
 # What the compiled spec names: models.* (preprocessing_fn, run_fn),
-# pipeline.* (custom components and artifact types), kubeflow_runner (the
-# artifact types' Kubeflow titles), serving (the Pusher's serving check) and
-# the curated schema (ImportSchemaGen).
+# pipeline.components.* (custom components and artifact types), kubeflow_runner
+# (the CLI that compiled it), serving (the Pusher's serving check), metadata
+# (the record names components share with readers) and the curated schema
+# (ImportSchemaGen).
 COPY schema/ schema/
 COPY models/ models/
 COPY pipeline/ pipeline/
+COPY metadata/ metadata/
 COPY serving/ serving/
 COPY kubeflow_runner.py ./
 

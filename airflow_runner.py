@@ -40,7 +40,7 @@ from tfx.orchestration.airflow.airflow_dag_runner import (  # noqa: E402
 )
 
 import local_runner  # noqa: E402
-from pipeline import run  # noqa: E402
+from local import run  # noqa: E402
 from pipeline.pipeline import create_pipeline  # noqa: E402
 
 # Airflow Variable / environment variable -> local_runner.py flag.

@@ -38,7 +38,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--allow-anomaly", action="append", default=[], metavar="FEATURE[:TYPE]",
                         help="let the validation gate pass this anomaly (a feature, or "
                              "feature:ANOMALY_TYPE as printed by the gate); repeatable")
-    from pipeline import store
+    from metadata import store
 
     store.add_cli_option(parser)
     parser.add_argument("--verbose", action="store_true",
@@ -50,7 +50,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.time()
-    from pipeline import run
+    from local import run
 
     return run.run_locally(args, started)
 

@@ -19,7 +19,7 @@ Method (docs/drift.md has the results):
   change (`--score-only`) takes seconds.
 * A drop is refused when the gate would refuse it: schema anomalies (what
   ExampleValidator reports), presence below the schema's minimum, or drift
-  (`pipeline.drift.drift_findings`). The same statistics are also scored
+  (`pipeline.components.drift.drift_findings`). The same statistics are also scored
   with TFDV's comparators of another schema (`--old-schema FILE`, e.g. the
   schema before issue 16: `git show main:schema/schema.pbtxt > FILE`), drift
   findings only, for comparison.
@@ -49,10 +49,10 @@ TRAIN_FRACTION = 0.8  # 4 of ExampleGen's 5 hash buckets
 
 def load_rows() -> tuple[pd.DataFrame, dict[str, pa.DataType]]:
     """The shipped rows, and each column's type as our CsvExampleGen infers it."""
-    from pipeline.csv_example_gen import FLOAT, infer_types, read_header
+    from pipeline.components.csv_columns import FLOAT, infer_types, read_header
 
     names = read_header(str(SOURCE_CSV))
-    # Floats reach the examples as float32 (pipeline/csv_example_gen.py `_cast`).
+    # Floats reach the examples as float32 (pipeline/components/csv_columns.py `_cast`).
     types = {name: pa.float32() if kind == FLOAT else kind
              for name, kind in zip(names, infer_types([str(SOURCE_CSV)], names), strict=True)}
     # Only empty cells are missing (pandas would also read "NA", "null"... as missing).
@@ -61,7 +61,7 @@ def load_rows() -> tuple[pd.DataFrame, dict[str, pa.DataType]]:
 
 def to_record_batch(frame: pd.DataFrame, types: dict[str, pa.DataType]) -> pa.RecordBatch:
     """Rows as CsvExampleGen's examples decode: one-value lists, empty where the cell was."""
-    from pipeline.csv_example_gen import _as_value_lists
+    from pipeline.components.csv_columns import _as_value_lists
 
     arrays = []
     for name, kind in types.items():
@@ -199,7 +199,7 @@ def gate_findings(current, baseline, schema) -> list[dict]:
     """What the gate would refuse the drop for (ExampleValidator + presence + drift)."""
     import tensorflow_data_validation as tfdv
 
-    from pipeline import drift, gate
+    from pipeline.components import drift, gate
 
     schema_findings = gate.findings(tfdv.validate_statistics(current, schema), "train")
     schema_findings += gate.presence_findings(current, schema, "train")
@@ -210,7 +210,7 @@ def old_findings(current, baseline, old_schema) -> list[dict]:
     """What TFDV's comparators, as the old schema configured them, said (drift only)."""
     import tensorflow_data_validation as tfdv
 
-    from pipeline import gate
+    from pipeline.components import gate
 
     anomalies = tfdv.validate_statistics(current, old_schema, previous_statistics=baseline)
     return [f for f in gate.findings(anomalies, "train") if f["type"].startswith("COMPARATOR_")]

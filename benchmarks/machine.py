@@ -13,7 +13,9 @@ import psutil
 
 # What `python local_runner.py` executes from the repo: if any of it changes
 # while a benchmark runs, its runs no longer measure one version of the code.
-RUN_SOURCES = ("local_runner.py", "pipeline", "models", "schema", "serving")
+RUN_SOURCES = (
+    "local_runner.py", "local", "pipeline", "metadata", "review", "models", "schema", "serving",
+)
 
 PACKAGES = (
     "tfx",

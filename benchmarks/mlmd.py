@@ -1,4 +1,4 @@
-"""Per-run facts from ML Metadata, read with pipeline/summary.py's own functions.
+"""Per-run facts from ML Metadata, read with the runner's own functions (local/summary.py).
 
 Runs as a subprocess (`python -m benchmarks.mlmd STORE...`, printing JSON) so
 the benchmark process itself never imports TensorFlow/TFMA: it stays small and
@@ -43,14 +43,14 @@ def read_store(metadata_path: str) -> list[dict]:
     Component times come from `component_runs` first, so a failure to read
     metrics (e.g. no Evaluator output in a failed run) still leaves the times.
     """
-    from pipeline import summary
+    from local import summary
+    from metadata.graph import MetadataGraph
 
-    store = summary.open_store(metadata_path)
+    graph = MetadataGraph(metadata_path)
     runs = []
-    for run_id in summary.run_ids(store):
+    for run_id in graph.run_ids():
         components = [
-            ComponentTime(c.component, c.state, c.seconds)
-            for c in summary.component_runs(store, run_id)
+            ComponentTime(c.component, c.state, c.seconds) for c in graph.component_runs(run_id)
         ]
         run = RecordedRun(run_id=run_id, components=components)
         try:

@@ -14,11 +14,12 @@ from absl import logging
 from tfx.components.trainer.fn_args_utils import FnArgs
 from tfx_bsl.public import tfxio
 
+from metadata import names
 from models import contract, features, signatures
 from models.model import Hyperparameters, build_keras_model
 
 # Written next to the SavedModel so reports can show the training curve.
-HISTORY_FILE = "training_history.json"
+HISTORY_FILE = names.HISTORY_FILE  # the report reads it back
 # Training is split into this many "epochs" of equal steps: points on the curve.
 CURVE_POINTS = 10
 
@@ -28,8 +29,8 @@ def skip_autograph_for_tf_keras() -> None:
 
     AutoGraph leaves the `tensorflow` and `keras` packages alone but not
     `tf_keras` (Keras 2 moved there in TF 2.16), so the first `fit` spends
-    ~8 s on this 2-core machine rewriting Keras' own train step, optimizer
-    and metrics source. That code is written to run unconverted; our own
+    seconds rewriting Keras' own train step, optimizer and metrics source
+    (measured in docs/benchmarks.md). That code is written to run unconverted; our own
     functions are still converted as usual.
     """
     from tensorflow.python.autograph.core import config

@@ -1,1 +1,10 @@
-"""Pipeline definition (`create_pipeline`), its configuration and its custom steps."""
+"""The pipeline: the DAG (`pipeline.py`), its settings (`configs.py`) and how it is compiled.
+
+`create_pipeline(config)` assembles TFX's standard components and this
+project's own (`pipeline/components/`) into one DAG that runs unchanged under
+the local runner, Airflow and Kubeflow. `kubeflow.py` and `kubeflow_submit.py`
+compile and submit it for Kubeflow Pipelines / Vertex AI;
+`components/tfx_patches.py` is every change made to TFX from outside.
+Running a pipeline locally is in `local/`, looking at its runs afterwards in
+`review/`.
+"""

@@ -98,7 +98,7 @@ class PipelineConfig:
     # cluster provides it, so the orchestrator's runner sets this to False.
     local_metadata: bool = True
     # "HOST:PORT/DB": keep ML Metadata in MySQL/MariaDB instead (credentials
-    # from the environment, see pipeline/store.py); None: SQLite under output_dir.
+    # from the environment, see metadata/store.py); None: SQLite under output_dir.
     metadata_mysql: str | None = None
     # Remote runs name these object-storage places (gs://...) directly; unset,
     # both follow output_dir as they always have for local runs.
@@ -118,8 +118,8 @@ class PipelineConfig:
 
     @property
     def metadata_location(self):
-        """The SQLite path, or the MySQL `ConnectionConfig`: see `pipeline.store.location`."""
-        from pipeline import store  # loads ML Metadata; the CLI parses flags without it
+        """The SQLite path, or the MySQL `ConnectionConfig`: see `metadata.store.location`."""
+        from metadata import store  # loads ML Metadata; the CLI parses flags without it
 
         return store.location(self.output_dir, self.metadata_mysql)
 

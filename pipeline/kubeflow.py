@@ -24,7 +24,7 @@ import shlex
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from pipeline import tfx_patches
+from pipeline.components import tfx_patches
 from pipeline.configs import PipelineConfig
 
 # Where the Dockerfile puts the project inside the image (WORKDIR, on PYTHONPATH).
@@ -44,13 +44,13 @@ DEFAULT_OUTPUT_DIR = "build"
 
 # Custom artifact types of the pipeline, by class name. Kubeflow V2 records a
 # custom type under a one-dot title "<module>.<Class>", and the executor
-# container imports the class by that title. Ours live deeper (pipeline.gate,
+# container imports the class by that title. Ours live deeper (pipeline.components.gate,
 # ...), so the spec names them as `kubeflow_runner.<Class>`: that module's
 # `__getattr__` resolves them with `artifact_class`. Compiling a pipeline with a
 # custom type missing here fails and says so.
 KFP_ARTIFACT_TYPES = {
-    "FeatureSelection": "pipeline.feature_selection.FeatureSelection",
-    "ValidatedStatistics": "pipeline.gate.ValidatedStatistics",
+    "FeatureSelection": "pipeline.components.feature_selection.FeatureSelection",
+    "ValidatedStatistics": "pipeline.components.gate.ValidatedStatistics",
 }
 TITLE_MODULE = "kubeflow_runner"
 

@@ -8,7 +8,7 @@
 `create_pipeline` takes everything from a `PipelineConfig`, so the same code
 runs under LocalDagRunner, in tests on temporary folders, and on Kubeflow.
 Every node is a container component: the two baselines are found by the
-gate and the Evaluator themselves (pipeline/baseline.py), not by Resolver
+gate and the Evaluator themselves (pipeline/components/baseline.py), not by Resolver
 nodes, which open-source Kubeflow Pipelines cannot run.
 """
 
@@ -28,16 +28,17 @@ from tfx.orchestration.data_types import RuntimeParameter
 from tfx.orchestration.pipeline import Pipeline
 from tfx.proto import example_gen_pb2, trainer_pb2
 
+from metadata import names
 from models import contract, features
-from pipeline.baseline import accepted_statistics_file
+from pipeline.components.baseline import accepted_statistics_file
+from pipeline.components.csv_example_gen import CsvExampleGen
+from pipeline.components.evaluator import ServedBaselineEvaluator
+from pipeline.components.feature_selection import FeatureSelectionComponent
+from pipeline.components.gate import DataValidationGate
+from pipeline.components.pusher import ServingPusher
+from pipeline.components.sampling import StatisticsGen, Transform
+from pipeline.components.schema_import import ContentImportSchemaGen, schema_digest
 from pipeline.configs import PREPROCESSING_FN, RUN_FN, PipelineConfig
-from pipeline.csv_example_gen import CsvExampleGen
-from pipeline.evaluator import ServedBaselineEvaluator
-from pipeline.feature_selection import FeatureSelectionComponent
-from pipeline.gate import DataValidationGate
-from pipeline.pusher import ServingPusher
-from pipeline.sampling import StatisticsGen, Transform
-from pipeline.schema_import import ContentImportSchemaGen, schema_digest
 
 # Pipeline parameters of a Kubeflow run (see `step_args`).
 TRAIN_ARGS_PARAMETER = "train_args"
@@ -127,14 +128,14 @@ def step_args(
 def schema_import(config: PipelineConfig) -> ContentImportSchemaGen:
     """ImportSchemaGen of the curated schema, re-run whenever its content changes.
 
-    Locally the schema's digest is a parameter (pipeline/schema_import.py),
+    Locally the schema's digest is a parameter (pipeline/components/schema_import.py),
     so an edited schema.pbtxt is imported again; remote runs read it from the
     pipeline image, which changes with it.
     """
     digest = schema_digest(config.schema_path) if config.local_metadata else None
     return ContentImportSchemaGen(
         schema_file=config.schema_path, schema_sha256=digest
-    ).with_id("ImportSchemaGen")
+    ).with_id(names.IMPORT_SCHEMA_GEN)
 
 
 def create_components(config: PipelineConfig) -> list[BaseNode]:
@@ -153,14 +154,16 @@ def create_components(config: PipelineConfig) -> list[BaseNode]:
                 ]
             )
         ),
-    )
+    ).with_id(names.EXAMPLE_GEN)
+    # Node ids come from metadata/names.py, where the readers (summary, report,
+    # lineage) look them up; TFX's defaults are the same names.
     statistics_gen = StatisticsGen(
         examples=example_gen.outputs["examples"], sample_rows=config.sample_rows
-    )
+    ).with_id(names.STATISTICS_GEN)
     schema_gen = schema_import(config)
     example_validator = ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
-    )
+    ).with_id(names.EXAMPLE_VALIDATOR)
     gate = DataValidationGate(
         statistics=statistics_gen.outputs["statistics"],
         schema=schema_gen.outputs["schema"],
@@ -168,7 +171,7 @@ def create_components(config: PipelineConfig) -> list[BaseNode]:
         accepted_statistics_file=accepted_statistics_file(config.pipeline_root),
         examples=example_gen.outputs["examples"],  # only for its span, which the run reports
         allowed_anomalies=",".join(config.allowed_anomalies),
-    ).with_id("DataValidationGate")
+    ).with_id(names.GATE)
     selection = FeatureSelectionComponent(
         statistics=statistics_gen.outputs["statistics"],
         schema=schema_gen.outputs["schema"],
@@ -176,7 +179,7 @@ def create_components(config: PipelineConfig) -> list[BaseNode]:
         min_presence=config.selection.min_presence,
         min_information=config.selection.min_information,
         max_rows=config.selection.max_rows,
-    ).with_id("FeatureSelection")
+    ).with_id(names.FEATURE_SELECTION)
     # Nothing downstream of the gate (selection, Transform, Trainer, Pusher)
     # runs unless the data passed it.
     selection.add_upstream_node(gate)
@@ -185,7 +188,7 @@ def create_components(config: PipelineConfig) -> list[BaseNode]:
         schema=selection.outputs["transform_schema"],
         preprocessing_fn=PREPROCESSING_FN,
         sample_rows=config.sample_rows,
-    )
+    ).with_id(names.TRANSFORM)
     trainer = Trainer(
         run_fn=RUN_FN,
         examples=example_gen.outputs["examples"],
@@ -196,22 +199,22 @@ def create_components(config: PipelineConfig) -> list[BaseNode]:
         ),
         eval_args=step_args(config, EVAL_ARGS_PARAMETER, config.eval_steps, trainer_pb2.EvalArgs),
         custom_config=dict(config.hyperparameters),
-    )
+    ).with_id(names.TRAINER)
     evaluator = ServedBaselineEvaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
         eval_config=eval_config(config),
         serving_base=config.serving_model_dir,
         eval_rows=config.eval_rows,
-    ).with_id("Evaluator")
+    ).with_id(names.EVALUATOR)
     # Checks the model loads in core TensorFlow, adds TF Serving warm-up
-    # requests from the eval split, and pushes atomically (pipeline/pusher.py).
+    # requests from the eval split, and pushes atomically (pipeline/components/pusher.py).
     pusher = ServingPusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         examples=example_gen.outputs["examples"],
         base_directory=config.serving_model_dir,
-    ).with_id("Pusher")
+    ).with_id(names.PUSHER)
     return [
         example_gen,
         statistics_gen,

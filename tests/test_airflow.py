@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import summary
+from metadata import names
+from metadata.store import open_store
 from pipeline.configs import PipelineConfig
 from tests.conftest import DATA, ROOT
 from tests.extras import airflow_python
@@ -144,13 +145,13 @@ def two_runs(airflow: Airflow) -> tuple[DagRun, DagRun]:
 
 def executions_by_run(output_dir: Path) -> dict[str, dict[str, str]]:
     """Airflow run id -> component -> state, as TFX's Airflow launcher records them in MLMD."""
-    store = summary.open_store(str(output_dir / "metadata.sqlite"))
+    store = open_store(str(output_dir / "metadata.sqlite"))
     runs: dict[str, dict[str, str]] = defaultdict(dict)
     for execution in store.get_executions():
         properties = execution.properties
         if "run_id" in properties and "component_id" in properties:
             runs[properties["run_id"].string_value][properties["component_id"].string_value] = (
-                summary.STATE_NAMES[execution.last_known_state]
+                names.STATE_NAMES[execution.last_known_state]
             )
     return runs
 
@@ -198,7 +199,7 @@ def test_bad_data_fails_the_gate_and_nothing_downstream_runs(
     assert downstream and {states[t] for t in downstream} == {"upstream_failed"}, states
     assert sorted(p.name for p in serving.iterdir()) == before
     # `airflow dags test` streams every task's log to its own output; the
-    # message is the gate's (pipeline/gate.py), naming the feature and value.
+    # message is the gate's (pipeline/components/gate.py), naming the feature and value.
     failure = [line for line in run.output.splitlines() if "Data validation failed" in line]
     assert failure, run.output[-3000:]
     assert "payment_type" in run.output and "Bitcoin" in run.output

@@ -19,7 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import summary
+from local import summary
+from metadata import graph
+from metadata.store import open_store
 from tests.conftest import DATA, ROOT, PipelineRun, run_cli, run_pipeline
 
 HEADER, *ROWS = list(csv.reader(open(DATA / "data.csv", newline="")))
@@ -43,9 +45,9 @@ def tree_digest(folder: Path) -> dict[str, str]:
 
 def latest_states(run: PipelineRun) -> dict[str, str]:
     """Component -> state in the latest run recorded in `run`'s ML Metadata."""
-    store = summary.open_store(str(run.metadata_path))
-    latest = summary.run_ids(store)[-1]
-    return {r.component: r.state for r in summary.component_runs(store, latest)}
+    store = open_store(str(run.metadata_path))
+    latest = graph.run_ids(store)[-1]
+    return {r.component: r.state for r in graph.component_runs(store, latest)}
 
 
 def last_line(text: str) -> str:

@@ -1,4 +1,4 @@
-"""Finding the two baselines without ML Metadata (pipeline/baseline.py)."""
+"""Finding the two baselines without ML Metadata (pipeline/components/baseline.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from pathlib import Path
 
 from tfx.components.evaluator import constants
 
-from pipeline import baseline
+from metadata import evaluation, names
+from pipeline.components import baseline
 
 
 def _version(base: Path, number: int, complete: bool = True) -> Path:
@@ -46,7 +47,7 @@ def test_a_pointer_without_uri_is_no_baseline(tmp_path: Path):
 
 
 def test_recorded_baseline_uses_tfx_key_for_the_location():
-    assert baseline.BASELINE_URI == constants.ARTIFACT_PROPERTY_BASELINE_MODEL_URI_KEY
-    assert baseline.recorded_baseline({"baseline_version": 0, "baseline_model": ""}) is None
-    assert baseline.recorded_baseline(
+    assert names.BASELINE_URI == constants.ARTIFACT_PROPERTY_BASELINE_MODEL_URI_KEY
+    assert evaluation.recorded_baseline({"baseline_version": 0, "baseline_model": ""}) is None
+    assert evaluation.recorded_baseline(
         {"baseline_version": 7, "baseline_model": "gs://b/m/7"}) == (7, "gs://b/m/7")

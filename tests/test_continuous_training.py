@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import summary
+from local import summary
 from tests.conftest import DATA, PipelineRun, run_cli
 from tests.test_bad_data import last_line, latest_states, tree_digest, write_csv
 

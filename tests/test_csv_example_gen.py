@@ -22,7 +22,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
 from tfx.utils import proto_utils
 
-from pipeline import csv_example_gen
+from pipeline.components import csv_columns, csv_example_gen
 
 CSV = "\n".join(
     [
@@ -140,7 +140,7 @@ def test_split_is_by_row_content_and_repeatable(tmp_path: Path):
 
 
 def test_shards_cover_the_split_in_shuffled_order(tmp_path: Path, monkeypatch):
-    monkeypatch.setattr(csv_example_gen, "SHARD_BYTES", 4096)
+    monkeypatch.setattr(csv_columns, "SHARD_BYTES", 4096)
     folder = tmp_path / "data"
     folder.mkdir()
     (folder / "a.csv").write_text(_rows(3000))
@@ -178,7 +178,7 @@ def test_a_type_change_in_the_last_block_types_the_whole_column(tmp_path: Path, 
     """An INT column with one float in its last row is FLOAT in every row; a
     FLOAT column with one word is STRING; a column empty in every row is a
     feature without a kind, as in CsvExampleGen."""
-    monkeypatch.setattr(csv_example_gen, "BLOCK_BYTES", 4096)  # about 40 blocks
+    monkeypatch.setattr(csv_columns, "BLOCK_BYTES", 4096)  # about 40 blocks
     folder = tmp_path / "data"
     folder.mkdir()
     lines = [f"{i},{i % 17}.5,,x{i % 3}" for i in range(4000)]
@@ -231,7 +231,7 @@ def test_a_utf8_byte_order_mark_is_not_part_of_the_first_column(
 def test_a_ragged_row_after_the_preflight_head_fails_naming_the_file(
     tmp_path: Path, monkeypatch
 ):
-    monkeypatch.setattr(csv_example_gen, "BLOCK_BYTES", 4096)
+    monkeypatch.setattr(csv_columns, "BLOCK_BYTES", 4096)
     folder = tmp_path / "data"
     folder.mkdir()
     text = _rows(3000).replace("\n2999,", "\n2999,extra,")

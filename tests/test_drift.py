@@ -1,4 +1,4 @@
-"""The gate's drift checks (pipeline/drift.py) on real TFDV statistics of the shipped rows.
+"""The gate's drift checks (pipeline/components/drift.py) on real TFDV statistics.
 
 Statistics come from TFDV in process, on record batches typed as our
 CsvExampleGen types them (benchmarks/drift.py); `test_in_process_statistics_
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from benchmarks import drift as bench
-from pipeline import drift
+from pipeline.components import drift
 
 SPAN_ROWS = 2_000  # the smallest span size measured in docs/drift.md
 

@@ -8,7 +8,7 @@ import pytest
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
 from models import features
-from pipeline import feature_selection as fs
+from pipeline.components import feature_selection as fs
 
 N = 4000
 
@@ -16,17 +16,22 @@ N = 4000
 def _stats(
     present: dict[str, int], constant: set[str] = frozenset()
 ) -> statistics_pb2.DatasetFeatureStatistics:
+    """Statistics as TFDV computes them from our examples: every row holds a value
+    list (an empty cell is an empty list, so `num_non_missing` is N), and `count`
+    rows hold a value (`tot_num_values`); tests/test_presence.py checks this on
+    statistics of real CSV rows."""
     stats = statistics_pb2.DatasetFeatureStatistics(num_examples=N)
     for name, count in present.items():
         feature = stats.features.add()
         feature.path.step.append(name)
         if name in ("payment_type", "company"):
-            feature.string_stats.common_stats.num_non_missing = count
+            common = feature.string_stats.common_stats
             feature.string_stats.unique = 1 if name in constant else 5
         else:
-            feature.num_stats.common_stats.num_non_missing = count
+            common = feature.num_stats.common_stats
             feature.num_stats.min = 0.0
             feature.num_stats.max = 0.0 if name in constant else 10.0
+        common.num_non_missing, common.tot_num_values = N, count
     return stats
 
 

@@ -292,7 +292,7 @@ def test_code_the_spec_names_is_importable_and_in_the_image(compiled: Compiled):
 
     references = _code_references(compiled)
     for path in ("models.preprocessing.preprocessing_fn", "models.trainer.run_fn",
-                 "pipeline.feature_selection.FeatureSelectionComponent_Executor"):
+                 "pipeline.components.feature_selection.FeatureSelectionComponent_Executor"):
         assert path in references
     shipped, unresolved, missing = shipped_top_level_modules(), {}, {}
     for path, where in references.items():

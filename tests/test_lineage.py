@@ -1,4 +1,4 @@
-"""`python -m pipeline.lineage`: the chain behind the pushed model, checked on real runs."""
+"""`python -m review.lineage`: the chain behind the pushed model, checked on real runs."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import lineage, summary
+from metadata import graph
+from metadata.store import open_store
+from review import lineage
 from tests.conftest import DATA, ROOT
 from tests.three_runs import CACHED_IN_SECOND_RUN, ThreeRuns, three_runs
 
@@ -28,7 +30,7 @@ CHAIN = (
 
 def run_lineage(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "pipeline.lineage", *args],
+        [sys.executable, "-m", "review.lineage", *args],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )
 
@@ -65,8 +67,8 @@ def _ids(step: dict, key: str, side: str = "outputs") -> list[int]:
 
 @pytest.mark.e2e
 def test_it_lists_the_runs_and_what_they_pushed(chain, runs, served):
-    store = summary.open_store(str(runs.first.metadata_path))
-    run_ids = summary.run_ids(store)
+    store = open_store(str(runs.first.metadata_path))
+    run_ids = graph.run_ids(store)
     assert [r["run_id"] for r in chain["runs"]] == run_ids and len(run_ids) == 3
     first, second, repeat = chain["runs"]
     assert first["blessed"] is True and first["pushed_version"] is not None
@@ -78,7 +80,7 @@ def test_it_lists_the_runs_and_what_they_pushed(chain, runs, served):
     pushed = [r["pushed_version"] for r in chain["runs"] if r["pushed_version"]]
     assert pushed[-1] == served.name
     for run in chain["runs"]:
-        assert sum(run["states"].values()) == len(summary.component_runs(store, run["run_id"]))
+        assert sum(run["states"].values()) == len(graph.component_runs(store, run["run_id"]))
 
 
 @pytest.mark.e2e
@@ -93,9 +95,9 @@ def test_the_chain_ends_at_the_served_model(chain, served):
 @pytest.mark.e2e
 def test_every_component_of_the_training_run_is_in_the_chain(chain, runs):
     """Nothing that touched the model's data is left out (resolvers only pick inputs)."""
-    store = summary.open_store(str(runs.first.metadata_path))
+    store = open_store(str(runs.first.metadata_path))
     trained_in = _step(chain, "Trainer")["run_id"]
-    in_run = {r.component for r in summary.component_runs(store, trained_in)}
+    in_run = {r.component for r in graph.component_runs(store, trained_in)}
     in_chain = {s["component"] for s in chain["lineage"]["steps"]}
     assert {c for c in in_run if "resolver" not in c} <= in_chain, in_run - in_chain
     roles = {s["component"]: s["role"] for s in chain["lineage"]["steps"]}
@@ -187,15 +189,15 @@ def test_a_missing_store_is_one_clear_line(tmp_path):
 
 @pytest.mark.e2e
 def test_cached_outputs_are_credited_to_the_run_that_computed_them(runs):
-    graph = lineage.MetadataGraph(str(runs.first.metadata_path))
-    first_run, second_run, _ = graph.run_ids()
-    cached_transform = graph.component_execution(second_run, "Transform")
+    mlmd = lineage.MetadataGraph(str(runs.first.metadata_path))
+    first_run, second_run, _ = mlmd.run_ids()
+    cached_transform = mlmd.component_execution(second_run, "Transform")
     assert cached_transform.last_known_state == cached_transform.CACHED
-    (graph_id,) = graph.output_ids(cached_transform.id)["transform_graph"]
-    producer = graph.producer(graph_id)
-    assert graph.run_of(producer) == first_run
+    (graph_id,) = mlmd.output_ids(cached_transform.id)["transform_graph"]
+    producer = mlmd.producer(graph_id)
+    assert mlmd.run_of(producer) == first_run
     assert producer.last_known_state == producer.COMPLETE
-    chain = lineage.model_lineage(graph)
+    chain = lineage.model_lineage(mlmd)
     transform = chain.step("Transform")
     assert (transform.run_id, transform.state, transform.execution_id) == (
         first_run, "ran", producer.id)

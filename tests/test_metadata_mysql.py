@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import store, summary
+from local import summary
+from metadata import graph, store
+from metadata.store import open_store
 from tests.conftest import DATA, ROOT, PipelineRun, run_cli
 from tests.extras import MariaDB, mariadb  # noqa: F401 - the fixture
 
@@ -54,31 +56,31 @@ def mysql_runs(mariadb: MariaDB, tmp_path_factory) -> MySQLRuns:  # noqa: F811
 
 def test_runs_are_recorded_in_mysql_not_sqlite(mysql_runs: MySQLRuns):
     assert not (mysql_runs.output_dir / store.SQLITE_FILENAME).exists()
-    mlmd = summary.open_store(mysql_runs.location)
-    assert len(summary.run_ids(mlmd)) == 2
-    first = summary.summarize(mysql_runs.location, summary.run_ids(mlmd)[0])
+    mlmd = open_store(mysql_runs.location)
+    assert len(graph.run_ids(mlmd)) == 2
+    first = summary.summarize(mysql_runs.location, graph.run_ids(mlmd)[0])
     assert first.pushed_path and Path(first.pushed_path).is_dir()
     assert {c.state for c in first.components} == {"ran"}
 
 
 def test_same_components_as_a_sqlite_run(mysql_runs: MySQLRuns, pipeline_run: PipelineRun):
-    mlmd = summary.open_store(mysql_runs.location)
-    on_mysql = summary.component_runs(mlmd, summary.run_ids(mlmd)[0])
-    sqlite = summary.open_store(str(pipeline_run.metadata_path))
-    on_sqlite = summary.component_runs(sqlite, summary.run_ids(sqlite)[0])
+    mlmd = open_store(mysql_runs.location)
+    on_mysql = graph.component_runs(mlmd, graph.run_ids(mlmd)[0])
+    sqlite = open_store(str(pipeline_run.metadata_path))
+    on_sqlite = graph.component_runs(sqlite, graph.run_ids(sqlite)[0])
     assert sorted(c.component for c in on_mysql) == sorted(c.component for c in on_sqlite)
 
 
 def test_the_rerun_is_cached(mysql_runs: MySQLRuns):
-    mlmd = summary.open_store(mysql_runs.location)
-    second = summary.summarize(mysql_runs.location, summary.run_ids(mlmd)[1])
+    mlmd = open_store(mysql_runs.location)
+    second = summary.summarize(mysql_runs.location, graph.run_ids(mlmd)[1])
     states = {c.component: c.state for c in second.components}
     assert {states[c] for c in CACHEABLE} == {"cached"}, states
 
 
 def test_lineage_reads_the_mysql_store(mysql_runs: MySQLRuns):
     result = subprocess.run(
-        [sys.executable, "-m", "pipeline.lineage", "--output-dir", str(mysql_runs.output_dir),
+        [sys.executable, "-m", "review.lineage", "--output-dir", str(mysql_runs.output_dir),
          "--metadata-mysql", mysql_runs.spec],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
         env={**os.environ, **mysql_runs.env},
@@ -118,7 +120,7 @@ def test_an_unusable_server_is_one_line_and_writes_nothing(
     assert not output_dir.exists()
 
     lineage = subprocess.run(
-        [sys.executable, "-m", "pipeline.lineage", "--output-dir", str(output_dir),
+        [sys.executable, "-m", "review.lineage", "--output-dir", str(output_dir),
          "--metadata-mysql", spec],
         cwd=ROOT, capture_output=True, text=True, timeout=300, env={**os.environ, **env},
     )

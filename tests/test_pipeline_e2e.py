@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from local import summary
+from metadata import graph
+from metadata.store import open_store
 from models import contract, features
-from pipeline import summary
 from tests.conftest import PipelineRun, run_pipeline
 from tests.tft_data import csv_rows, to_example
 
@@ -53,15 +55,15 @@ def _artifacts_by_type(store) -> dict[str, list]:
 
 
 def test_every_component_ran_once(pipeline_run: PipelineRun):
-    store = summary.open_store(str(pipeline_run.metadata_path))
-    (run_id,) = summary.run_ids(store)
-    runs = summary.component_runs(store, run_id)
+    store = open_store(str(pipeline_run.metadata_path))
+    (run_id,) = graph.run_ids(store)
+    runs = graph.component_runs(store, run_id)
     assert sorted(r.component for r in runs) == sorted(COMPONENTS)
     assert {r.state for r in runs} == {"ran"}
 
 
 def test_every_component_produced_its_artifacts(pipeline_run: PipelineRun):
-    store = summary.open_store(str(pipeline_run.metadata_path))
+    store = open_store(str(pipeline_run.metadata_path))
     found = _artifacts_by_type(store)
     assert OUTPUT_TYPES <= set(found)
     for type_name in OUTPUT_TYPES:
@@ -70,7 +72,7 @@ def test_every_component_produced_its_artifacts(pipeline_run: PipelineRun):
 
 
 def test_feature_selection_is_recorded_and_obeyed(pipeline_run: PipelineRun, pushed_model_dir):
-    store = summary.open_store(str(pipeline_run.metadata_path))
+    store = open_store(str(pipeline_run.metadata_path))
     (selection,) = _artifacts_by_type(store)["FeatureSelection"]
     selected = selection.custom_properties["selected"].string_value.split(",")
     assert "payment_type" in selected and "fare" in selected
@@ -119,9 +121,9 @@ def second_run(pipeline_run: PipelineRun) -> PipelineRun:
 
 
 def test_a_second_run_reuses_cached_results(second_run: PipelineRun):
-    store = summary.open_store(str(second_run.metadata_path))
-    first_id, second_id = summary.run_ids(store)
-    states = {r.component: r.state for r in summary.component_runs(store, second_id)}
+    store = open_store(str(second_run.metadata_path))
+    first_id, second_id = graph.run_ids(store)
+    states = {r.component: r.state for r in graph.component_runs(store, second_id)}
     assert set(states) == COMPONENTS
     # Nothing changed, so nothing runs: the gate and the Evaluator find their
     # baselines themselves, so their cached results are reused like the rest.

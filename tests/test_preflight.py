@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import preflight
+from local import preflight
 
 HEADER = "trip_id,fare,note"
 

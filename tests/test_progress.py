@@ -14,7 +14,9 @@ import pytest
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from pipeline import progress, summary
+from local import progress
+from metadata import graph
+from metadata.store import open_store
 from tests.conftest import DATA, ROOT, run_cli
 from tests.three_runs import CACHED_IN_SECOND_RUN, ThreeRuns, three_runs
 
@@ -152,7 +154,7 @@ def test_local_dag_runner_still_builds_launchers_through_the_module():
 _REDIRECT_SCRIPT = textwrap.dedent(
     """
     import os, subprocess, sys
-    from pipeline.progress import quiet_output
+    from local.progress import quiet_output
     log = sys.argv[1] if sys.argv[1] != "-" else None
     with quiet_output(log) as console:
         os.write(1, b"fd1 from C\\n")
@@ -209,8 +211,8 @@ def runs(tmp_path_factory) -> ThreeRuns:
 @pytest.mark.parametrize("which", [0, 1, 2], ids=["first", "retrained", "repeated"])
 def test_run_prints_a_start_and_end_line_per_component(runs: ThreeRuns, which: int):
     run = (runs.first, runs.second, runs.repeat)[which]
-    store = summary.open_store(str(run.metadata_path))
-    recorded = summary.component_runs(store, summary.run_ids(store)[which])
+    store = open_store(str(run.metadata_path))
+    recorded = graph.component_runs(store, graph.run_ids(store)[which])
     printed = finished_lines(run.stdout)
     assert [(c, o) for c, o, _ in printed] == [(r.component, r.state) for r in recorded]
     started = [m.group(3) for m in map(STARTED.match, run.stdout.splitlines()) if m]

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import gate, preflight, summary
+from local import preflight, summary
+from pipeline.components import gate
 from tests.conftest import DATA, PipelineRun, run_cli, run_pipeline
 
 HEADER, *ROWS = list(csv.reader(open(DATA / "data.csv", newline="", encoding="utf-8")))
@@ -198,7 +199,7 @@ def test_an_export_with_crlf_reordered_quoted_columns_in_three_files_is_pushed(
 
 
 def _statistics(run: PipelineRun) -> dict:
-    from pipeline.report import load_statistics
+    from review.report import load_statistics
 
     latest = max((run.output_dir / "pipeline_root" / "StatisticsGen" / "statistics").iterdir(),
                  key=lambda p: int(p.name))
@@ -206,7 +207,7 @@ def _statistics(run: PipelineRun) -> dict:
 
 
 # TFX's io_utils.load_csv_column_names keeps "\ufeff" in the first column's
-# name; pipeline/csv_example_gen.py strips it on the streaming and stock paths.
+# name; pipeline/components/csv_example_gen.py strips it on the streaming and stock paths.
 @pytest.mark.e2e
 def test_an_excel_csv_utf8_file_with_a_bom_is_pushed(tmp_path: Path):
     data = tmp_path / "data"

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import report
+from metadata import graph
+from metadata.store import open_store
+from review import report
 from tests.three_runs import CACHED_IN_SECOND_RUN, ThreeRuns, three_runs
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -78,9 +80,8 @@ def first_run(runs: ThreeRuns) -> report.RunData:
 
 
 def recorded_run_ids(runs: ThreeRuns) -> list[str]:
-    from pipeline import summary
 
-    return summary.run_ids(summary.open_store(str(runs.first.metadata_path)))
+    return graph.run_ids(open_store(str(runs.first.metadata_path)))
 
 
 # -- structure ----------------------------------------------------------------------------------
@@ -128,7 +129,7 @@ def test_statistics_and_selection_cover_every_feature(page: Page, first_run):
 
 @pytest.mark.e2e
 def test_anomalies_match_example_validator(page: Page, first_run):
-    from pipeline.lineage import anomalies_by_split
+    from metadata.artifacts import anomalies_by_split
 
     uri = first_run.output("anomalies", "ExampleAnomalies").uri
     for split, anomalies in anomalies_by_split(uri).items():
@@ -147,7 +148,7 @@ def _slice_values(text: str, feature: str) -> list[str]:
 
 @pytest.mark.e2e
 def test_metrics_overall_and_per_slice(page: Page, page_path: Path, runs: ThreeRuns):
-    from pipeline import summary
+    from local import summary
 
     metrics = summary.summarize(str(runs.first.metadata_path), recorded_run_ids(runs)[0]).metrics
     assert f"AUC{metrics['auc']:.4f}" in page.sections["evaluation"]
@@ -230,8 +231,8 @@ def test_roc_points_and_undefined_auc():
     assert fpr == [1.0, 0.2, 0.0] and tpr == [1.0, 0.8, 0.0]
     only_negatives = _matrices((0, 7, 0, 0))
     assert report.class_counts(only_negatives) == (0.0, 7.0)
-    assert math.isnan(report._defined({"auc": 0.0}, only_negatives)["auc"])
-    assert report._defined({"auc": 0.7}, _matrices((1, 1, 0, 0)))["auc"] == 0.7
+    assert math.isnan(report.defined_metrics({"auc": 0.0}, only_negatives)["auc"])
+    assert report.defined_metrics({"auc": 0.7}, _matrices((1, 1, 0, 0)))["auc"] == 0.7
 
 
 def test_calibration_bins_average_predictions_and_labels():

@@ -1,4 +1,4 @@
-"""StatisticsGen and Transform read a uniform sample of large splits (pipeline/sampling.py).
+"""Large splits are read as uniform samples (pipeline/components/sampling.py).
 
 Real executors on the shipped rows: the streaming CsvExampleGen executor with
 small shards, then TFX's StatisticsGen and Transform executors through this
@@ -19,7 +19,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
 from tfx.utils import json_utils, proto_utils
 
-from pipeline import csv_example_gen, evaluator, sampling
+from pipeline.components import csv_columns, csv_example_gen, evaluator, sampling
 from pipeline.configs import PREPROCESSING_FN, PROJECT_ROOT
 
 DATA = PROJECT_ROOT / "data"
@@ -52,7 +52,7 @@ def examples(tmp_path_factory) -> standard_artifacts.Examples:
     """The shipped rows through the streaming executor, in shards of ~64 KiB of CSV."""
     out = tmp_path_factory.mktemp("examples")
     patch = pytest.MonkeyPatch()
-    patch.setattr(csv_example_gen, "SHARD_BYTES", 64 * 1024)
+    patch.setattr(csv_columns, "SHARD_BYTES", 64 * 1024)
     examples = standard_artifacts.Examples()
     examples.uri = str(out)
     split = example_gen_pb2.SplitConfig.Split

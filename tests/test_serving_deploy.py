@@ -20,7 +20,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool, text_format, wrappe
 
 import serving
 from models import contract
-from pipeline import pusher
+from pipeline.components import pusher
 from pipeline.configs import PipelineConfig
 from serving import client
 

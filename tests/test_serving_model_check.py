@@ -20,8 +20,10 @@ import pytest
 from tfx.types import standard_artifacts
 
 import serving
+from metadata import graph
+from metadata.store import open_store
 from models import contract
-from pipeline import pusher
+from pipeline.components import pusher
 
 # Exports a tiny SavedModel shaped like ours: serialized tf.Examples -> probability.
 EXPORT_SCRIPT = textwrap.dedent(
@@ -197,12 +199,10 @@ def _blessing(blessed: int) -> standard_artifacts.ModelBlessing:
 
 def _examples(pipeline_run) -> standard_artifacts.Examples:
     """The Examples artifact the pipeline run recorded (eval split for warm-up)."""
-    from pipeline import summary
 
-    store = summary.open_store(str(pipeline_run.metadata_path))
-    run_id = summary.run_ids(store)[0]
-    execution = summary._latest_execution(store, run_id, "CsvExampleGen")
-    [recorded] = summary._outputs(store, execution.execution_id, "Examples")
+    store = open_store(str(pipeline_run.metadata_path))
+    run_id = graph.run_ids(store)[0]
+    [recorded] = graph.node_outputs(store, run_id, "CsvExampleGen", "Examples")
     examples = standard_artifacts.Examples()
     examples.set_mlmd_artifact(recorded)
     return examples

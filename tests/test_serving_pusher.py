@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 from tfx.types import standard_artifacts
 
+from metadata import graph
+from metadata.store import open_store
 from models import contract, features
-from pipeline import pusher, summary
+from pipeline.components import pusher
 
 
 def read_warmup(model_dir: Path) -> list:
@@ -48,10 +50,9 @@ def serving_signature(model_dir: Path):
 
 def recorded(pipeline_run, component: str, type_name: str, artifact_class):
     """The artifact `component` output in the pipeline run, as recorded in ML Metadata."""
-    store = summary.open_store(str(pipeline_run.metadata_path))
-    run_id = summary.run_ids(store)[0]
-    execution = summary._latest_execution(store, run_id, component)
-    [mlmd_artifact] = summary._outputs(store, execution.execution_id, type_name)
+    store = open_store(str(pipeline_run.metadata_path))
+    run_id = graph.run_ids(store)[0]
+    [mlmd_artifact] = graph.node_outputs(store, run_id, component, type_name)
     artifact = artifact_class()
     artifact.set_mlmd_artifact(mlmd_artifact)
     return artifact
@@ -123,10 +124,9 @@ def test_every_warmup_request_is_answered_by_the_model(pushed_model_dir):
 
 
 def pushed_model_artifact(metadata_path: Path):
-    store = summary.open_store(str(metadata_path))
-    run_id = summary.run_ids(store)[0]
-    execution = summary._latest_execution(store, run_id, "Pusher")
-    [artifact] = summary._outputs(store, execution.execution_id, "PushedModel")
+    store = open_store(str(metadata_path))
+    run_id = graph.run_ids(store)[0]
+    [artifact] = graph.node_outputs(store, run_id, "Pusher", "PushedModel")
     return artifact
 
 

@@ -1,4 +1,4 @@
-"""Each patch of pipeline/tfx_patches.py against the real TFX it patches.
+"""Each patch of pipeline/components/tfx_patches.py against the real TFX it patches.
 
 For every patch: the attribute it replaces still exists with the signature it
 assumes, TFX still looks it up on the module at call time (so replacing it
@@ -17,7 +17,7 @@ from tfx.dsl.component.experimental.annotations import OutputArtifact
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types.artifact import Artifact, Property, PropertyType
 
-from pipeline import tfx_patches
+from pipeline.components import tfx_patches
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,7 +31,8 @@ def test_tfx_is_the_version_the_patches_were_read_against():
 
     locked = re.search(r"^tfx==(\S+)$", (ROOT / "requirements.lock").read_text(), re.M)
     assert version.__version__ == locked.group(1) == tfx_patches.TFX_VERSION, (
-        "TFX changed: re-read every patch in pipeline/tfx_patches.py, then update TFX_VERSION"
+        "TFX changed: re-read every patch in pipeline/components/tfx_patches.py, "
+        "then update TFX_VERSION"
     )
 
 

@@ -8,8 +8,8 @@ the user and password come from the environment (`MLMD_MYSQL_USER`,
 `MLMD_MYSQL_PASSWORD`) so they never appear on a command line or in output.
 
 A "location" is what callers pass around: a SQLite path (str) or a MySQL
-`ConnectionConfig`. The runner, `pipeline.lineage`, `pipeline.report`,
-`pipeline.schema_draft` and the summary all open it through `open_store`.
+`ConnectionConfig`. The runner, `review.lineage`, `review.report`,
+`review.schema_draft` and the summary all open it through `open_store`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Write a draft schema inferred from a run's statistics: `python -m pipeline.schema_draft`.
+"""Write a draft schema inferred from a run's statistics: `python -m review.schema_draft`.
 
 This is what TFX's SchemaGen does (tfdv.infer_schema on StatisticsGen's
 output). The draft is a starting point for `schema/schema.pbtxt`, never a
@@ -12,17 +12,17 @@ import argparse
 import os
 import sys
 
-from pipeline import store as pipeline_store
-from pipeline.store import Location, MetadataConnectionError, describe
+from metadata import names
+from metadata import store as pipeline_store
+from metadata.artifacts import STATS_FILE
+from metadata.store import Location, MetadataConnectionError, describe
 
 
 def latest_statistics_uri(where: Location) -> str:
-    from pipeline import summary
-
-    store = summary.open_store(where)
+    store = pipeline_store.open_store(where)
     artifacts = [  # Transform records statistics of this type too; take StatisticsGen's
-        a for a in store.get_artifacts_by_type("ExampleStatistics")
-        if "/StatisticsGen/" in a.uri
+        a for a in store.get_artifacts_by_type(names.STATISTICS)
+        if f"/{names.STATISTICS_GEN}/" in a.uri
     ]
     if not artifacts:
         raise LookupError(f"no statistics recorded in {describe(where)}; run the pipeline first")
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import tensorflow_data_validation as tfdv
 
-        stats = tfdv.load_stats_binary(os.path.join(uri, "Split-train", "FeatureStats.pb"))
+        stats = tfdv.load_stats_binary(os.path.join(uri, "Split-train", STATS_FILE))
         tfdv.write_schema_text(tfdv.infer_schema(stats), args.out)
     except (OSError, LookupError) as error:
         print(f"error: {error}", file=sys.stderr)

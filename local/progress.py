@@ -27,7 +27,7 @@ registered (after input resolution), so start times would be late.
 
 The hook only decides *when* to print; *what* happened (cached or ran) is
 read back from ML Metadata by execution id, the same record `summary.py` and
-the report use, so the progress line cannot disagree with them.
+the report use (through `metadata/`), so the progress line cannot disagree with them.
 """
 
 from __future__ import annotations
@@ -41,18 +41,11 @@ import traceback
 from collections.abc import Iterator, Sequence
 from typing import TextIO
 
-from ml_metadata.proto import metadata_store_pb2
-
-from pipeline.store import Location
+from metadata import names
+from metadata.store import Location, open_store
 
 LOG_DIR = "logs"
 _NAME_WIDTH = 30
-_STATES = {
-    metadata_store_pb2.Execution.COMPLETE: "ran",
-    metadata_store_pb2.Execution.CACHED: "cached",
-    metadata_store_pb2.Execution.FAILED: "FAILED",
-    metadata_store_pb2.Execution.CANCELED: "canceled",
-}
 
 
 def new_log_path(output_dir: str, now: datetime.datetime | None = None) -> str:
@@ -138,12 +131,10 @@ def execution_outcome(where: Location, execution_id: int | None) -> str:
     """
     if execution_id is None:
         return "skipped"
-    from pipeline.summary import open_store
-
     executions = open_store(where).get_executions_by_id([execution_id])
-    if not executions:
+    if not executions or executions[0].last_known_state not in names.FINAL_STATES:
         return "ran"
-    return _STATES.get(executions[0].last_known_state, "ran")
+    return names.state_name(executions[0].last_known_state)
 
 
 def _first_line(error: BaseException) -> str:
@@ -194,7 +185,7 @@ def track_components(
     `nodes` are the pipeline's node ids (or just their number), for the
     `[i/total]` counter and to align the columns.
     """
-    from pipeline import tfx_patches
+    from pipeline.components import tfx_patches
 
     if isinstance(nodes, int):
         printer = ProgressPrinter(console, nodes)

@@ -30,6 +30,8 @@ import numpy as np
 import tensorflow_data_validation as tfdv
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
+from metadata.artifacts import present_share
+
 # Numeric feature -> largest allowed distance between the baseline's and the new
 # drop's cumulative distributions: 0.05 means no value may have 5 % more or fewer
 # of the rows below it than before. trip_start_timestamp and trip_start_month
@@ -137,12 +139,6 @@ def numeric_findings(current, baseline) -> list[dict]:
     return result
 
 
-def _present_share(feature_stats, rows: int) -> float:
-    kind = (feature_stats.string_stats if feature_stats.HasField("string_stats")
-            else feature_stats.num_stats)
-    return kind.common_stats.tot_num_values / rows if rows else 0.0
-
-
 def presence_findings(current, baseline) -> list[dict]:
     """Features whose share of rows with a value fell by more than MAX_PRESENCE_DROP and noise."""
     result = []
@@ -151,7 +147,7 @@ def presence_findings(current, baseline) -> list[dict]:
     if not n or not m:
         return result
     for feature in sorted(set(now) & set(before)):
-        share, previous = _present_share(now[feature], n), _present_share(before[feature], m)
+        share, previous = present_share(now[feature], n), present_share(before[feature], m)
         pooled = (share * n + previous * m) / (n + m)
         drop = previous - share
         if drop > max(MAX_PRESENCE_DROP, proportion_noise(pooled, n, m)):
@@ -165,7 +161,7 @@ def presence_findings(current, baseline) -> list[dict]:
 
 def categorical_findings(current, baseline, schema) -> list[dict]:
     """TFDV's comparators from the schema (L-infinity on value frequencies)."""
-    from pipeline.gate import findings
+    from pipeline.components.gate import findings
 
     anomalies = tfdv.validate_statistics(current, schema, previous_statistics=baseline)
     return [f for f in findings(anomalies, "train") if f["type"].startswith("COMPARATOR_")]

@@ -3,7 +3,7 @@
 TFX's Evaluator takes its baseline from a Resolver node (latest blessed
 model). Open-source Kubeflow Pipelines cannot run Resolver nodes, so this
 Evaluator finds the baseline itself: the newest version under the serving base
-(pipeline/baseline.py), i.e. exactly the model a candidate would replace.
+(pipeline/components/baseline.py), i.e. exactly the model a candidate would replace.
 Everything else is TFX's executor unchanged: same metrics, thresholds,
 blessing and outputs.
 
@@ -37,8 +37,9 @@ from tfx.types import artifact_utils, standard_artifacts, standard_component_spe
 from tfx.types.component_spec import ExecutionParameter
 from tfx.utils import io_utils, json_utils, path_utils
 
-from pipeline import sampling, tfx_patches
-from pipeline.baseline import BASELINE_URI, BASELINE_VERSION, served_model
+from metadata.names import BASELINE_URI, BASELINE_VERSION
+from pipeline.components import sampling, tfx_patches
+from pipeline.components.baseline import served_model
 
 SERVING_BASE_KEY = "serving_base"
 EVAL_ROWS_KEY = "eval_rows"

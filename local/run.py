@@ -8,10 +8,11 @@ import os
 import sys
 import time
 
-from pipeline import preflight, progress, store
+from local import preflight, progress
+from local.lock import RunLockedError, run_lock
+from metadata import store
+from pipeline.components.tfx_patches import skip_tfx_sdist_for_direct_runner
 from pipeline.configs import PipelineConfig, default_beam_args
-from pipeline.lock import RunLockedError, run_lock
-from pipeline.tfx_patches import skip_tfx_sdist_for_direct_runner
 
 
 def config_from_args(args: argparse.Namespace) -> PipelineConfig:
@@ -87,7 +88,7 @@ def failure_text(error: BaseException) -> str:
     A validation-gate failure lists every feature and what is wrong with it;
     anything else is reduced to its first line (the full traceback is in the log).
     """
-    from pipeline.gate import GATE_FIRST_LINE, DataValidationError  # loads TensorFlow
+    from pipeline.components.gate import GATE_FIRST_LINE, DataValidationError  # loads TensorFlow
 
     if isinstance(error, SystemExit):
         return f"error: a component exited with status {error.code} (the log says why)"
@@ -100,7 +101,7 @@ def failure_text(error: BaseException) -> str:
 
 def is_gate_refusal(error: BaseException) -> bool:
     """Whether the run stopped because the validation gate refused the data."""
-    from pipeline.gate import GATE_FIRST_LINE, DataValidationError
+    from pipeline.components.gate import GATE_FIRST_LINE, DataValidationError
 
     return isinstance(error, DataValidationError) or str(error).strip().startswith(GATE_FIRST_LINE)
 
@@ -111,7 +112,7 @@ def report_after_refusal(output_dir: str, log_path: str | None) -> None:
     It shows the refused data next to the data last accepted; a report that
     cannot be drawn is a warning, the gate's refusal stays the run's outcome.
     """
-    from pipeline import report
+    from review import report
 
     with progress.quiet_output(log_path):
         path, problem = report.try_write_report(output_dir)
@@ -136,7 +137,7 @@ def run_locally(args: argparse.Namespace, started: float) -> int:
         with progress.quiet_output(log_path) as console:
             from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
-            from pipeline import summary as run_summary
+            from local import summary as run_summary
             from pipeline.pipeline import create_pipeline
 
             if not any(a.startswith("--runner") for a in config.beam_pipeline_args):
@@ -147,7 +148,7 @@ def run_locally(args: argparse.Namespace, started: float) -> int:
             ):
                 LocalDagRunner().run(pipeline)
             summary = run_summary.summarize(config.metadata_location)
-            from pipeline import report
+            from review import report
 
             report_path, report_problem = report.try_write_report(
                 config.output_dir, summary.run_id, config.metadata_location

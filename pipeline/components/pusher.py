@@ -13,7 +13,7 @@ in the same place of the DAG (node id "Pusher"), adds what a model server needs:
    split with the label source `tips` removed (what clients send), one request
    per batch size 1, 2, 4, ... up to the batcher's max_batch_size. TF Serving
    replays them while loading a version, so the first real request does not
-   pay the one-off cost of the first session run (~250 ms against ~0.3 ms).
+   pay the one-off cost of the first session run (docs/benchmarks.md).
 3. Serving check: the model, warm-up file included, must load and answer in a
    separate process that imports only TensorFlow (`serving/model_check.py`),
    the way TF Serving loads it. A model needing an op from a Python library
@@ -31,7 +31,7 @@ in the same place of the DAG (node id "Pusher"), adds what a model server needs:
 
 The output is a standard `PushedModel` artifact with TFX Pusher's custom
 properties (`pushed` 1/0, `pushed_destination`, `pushed_version`), which
-`pipeline/summary.py` reads, plus `not_pushed_reason` when nothing was pushed
+`local/summary.py` reads, plus `not_pushed_reason` when nothing was pushed
 and `serving_check` (the check's measurements, JSON) when something was.
 """
 
@@ -53,8 +53,15 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils, path_utils
 
+from metadata.names import (
+    NOT_PUSHED_REASON,
+    PUSHED,
+    PUSHED_DESTINATION,
+    PUSHED_VERSION,
+    SERVING_CHECK,
+)
 from models import contract, features
-from pipeline.baseline import SAVED_MODEL_FILE, existing_versions
+from pipeline.components.baseline import SAVED_MODEL_FILE, existing_versions
 
 # Batch sizes of the warm-up requests: every power of two up to max_batch_size.
 WARMUP_BATCH_SIZES: tuple[int, ...] = tuple(
@@ -64,12 +71,7 @@ TEMP_PREFIX = ".incoming-"  # hidden and non-numeric: TF Serving never loads it
 STALE_TEMP_SECONDS = 3600  # a temporary folder this old belongs to a killed push
 CHECK_TIMEOUT_SECONDS = 300
 
-# Custom properties of the PushedModel artifact (the first three are TFX Pusher's).
-PUSHED = "pushed"
-PUSHED_DESTINATION = "pushed_destination"
-PUSHED_VERSION = "pushed_version"
-NOT_PUSHED_REASON = "not_pushed_reason"
-SERVING_CHECK = "serving_check"
+# Custom properties of the PushedModel artifact: metadata/names.py, shared with the readers.
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,7 @@ def local_launcher(make_subclass: Callable[[type], type]) -> Iterator[type]:
 
     `LocalDagRunner.run_with_ir` builds one `launcher.Launcher(pipeline_node=...)`
     per node, looked up on the module at each node, in this process. The
-    subclass sees each launch start and end (pipeline/progress.py prints them).
+    subclass sees each launch start and end (local/progress.py prints them).
     """
     from tfx.orchestration.portable import launcher
 

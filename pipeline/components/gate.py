@@ -8,7 +8,7 @@ what is wrong with it, unless the user explicitly allowed that anomaly
 
 On success it publishes `ValidatedStatistics` (a copy of the statistics it
 accepted) and points `<pipeline_root>/baselines/accepted_statistics.json` at
-it (pipeline/baseline.py): the baseline the next run's drift check compares
+it (pipeline/components/baseline.py): the baseline the next run's drift check compares
 against. A failed gate publishes nothing, so drifted data never becomes the
 new baseline. The gate reads that file itself rather than through a Resolver
 node, which open-source Kubeflow Pipelines cannot run.
@@ -26,11 +26,13 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils
 
+from metadata import names
+from metadata.artifacts import by_name, present_share, visible
 from models import features
-from pipeline import drift as drift_checks
-from pipeline.baseline import read_accepted_statistics, record_accepted_statistics
+from pipeline.components import drift as drift_checks
+from pipeline.components.baseline import read_accepted_statistics, record_accepted_statistics
 
-REPORT_FILE = "validation.json"
+REPORT_FILE = names.GATE_REPORT_FILE  # read back by local.summary and the report
 _STATS_FILE = "FeatureStats.pb"
 _ANOMALIES_FILE = "SchemaDiff.pb"
 GATE_FIRST_LINE = "Data validation failed"
@@ -89,20 +91,17 @@ def presence_findings(
 ) -> list[dict]:
     """Columns with a value in fewer rows than the schema's presence.min_fraction.
 
-    An empty CSV cell reaches the statistics as a present feature with no
-    values, so the fraction of rows with a value is total values / rows (each
-    column holds at most one value per row).
+    "Has a value" is `metadata.artifacts.present_share` (an empty CSV cell is
+    not a value), the same definition feature selection applies.
     """
     dataset = statistics.datasets[0]
-    stats = {f.path.step[0]: f for f in dataset.features}
+    stats = by_name(dataset)
     result = []
     for feature in schema.feature:
         wanted = feature.presence.min_fraction
         if not wanted or feature.name not in stats or not dataset.num_examples:
             continue
-        kind = stats[feature.name]
-        common = (kind.string_stats if kind.HasField("string_stats") else kind.num_stats)
-        fraction = common.common_stats.tot_num_values / dataset.num_examples
+        fraction = present_share(stats[feature.name], dataset.num_examples)
         if fraction < wanted:
             result.append(
                 {
@@ -131,15 +130,6 @@ def failure_message(blocking: list[dict], compared: str = "") -> str:
         lines.append(f"Data checked: {compared}.")
     lines.extend(remedy_hint(blocking))
     return "\n".join(lines)
-
-
-def visible(name: str) -> str:
-    """A column name as printed: escaped when it holds invisible characters.
-
-    A byte-order mark glued to the first header name makes `\ufeffpickup_...`
-    print exactly like `pickup_...`; escaped, the two findings can be told apart.
-    """
-    return name if name.isprintable() else ascii(name)
 
 
 # The columns the label is computed from (big_tipper = tips > 0.2 x fare).

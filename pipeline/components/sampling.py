@@ -42,8 +42,9 @@ from tfx.types import artifact_utils, standard_artifacts, standard_component_spe
 from tfx.types.component_spec import ExecutionParameter
 from tfx.utils import io_utils, json_utils
 
-from pipeline import tfx_patches
-from pipeline.csv_example_gen import SHARD_DIGITS, SHUFFLED_SHARDS_PROPERTY, SPLIT_ROWS_PROPERTY
+from pipeline.components import tfx_patches
+from pipeline.components.csv_columns import SHARD_DIGITS
+from pipeline.components.csv_example_gen import SHUFFLED_SHARDS_PROPERTY, SPLIT_ROWS_PROPERTY
 
 # On a statistics artifact (TFX's own name): {split name: fraction read}.
 SAMPLE_RATE_PROPERTY = stock_statistics_executor.SAMPLE_RATE_BY_SPLIT_PROPERTY_NAME

@@ -34,9 +34,11 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils
 
+from metadata import names
+from metadata.artifacts import common_stats, present_share
 from models import features
 
-REPORT_FILE = "feature_selection.json"
+REPORT_FILE = names.SELECTION_REPORT_FILE  # read back by local.summary and the report
 SCHEMA_FILE = "schema.pbtxt"
 _NUMERIC_BINS = 16
 _MAX_CATEGORIES = 64
@@ -62,14 +64,19 @@ class Decision:
 
 
 def _presence_and_distinct(stats: statistics_pb2.FeatureNameStatistics, rows: int):
-    kind = stats.string_stats if stats.HasField("string_stats") else stats.num_stats
-    common = kind.common_stats
-    presence = common.num_non_missing / rows if rows else 0.0
+    """(share of rows with a value, 0/1/2 for none/one/several distinct values).
+
+    Presence is the gate's definition (`metadata.artifacts.present_share`):
+    TFDV's `num_non_missing` counts an empty CSV cell as present, since our
+    ExampleGen writes it as an empty value list.
+    """
+    presence = present_share(stats, rows)
     if stats.HasField("string_stats"):
         distinct = stats.string_stats.unique
     else:
         num = stats.num_stats
-        distinct = 0 if not common.num_non_missing else (1 if num.min == num.max else 2)
+        distinct = 0 if not common_stats(stats).tot_num_values else (
+            1 if num.min == num.max else 2)
     return presence, distinct
 
 

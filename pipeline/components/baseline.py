@@ -93,16 +93,3 @@ def record_accepted_statistics(pointer_file: str, record: dict) -> None:
         os.fsync(f.fileno())
     os.replace(staged, pointer_file)
 
-
-# Custom properties the Evaluator writes on its blessing and evaluation
-# (pipeline/evaluator.py): the served version it compared with, 0 for none.
-BASELINE_VERSION = "baseline_version"
-BASELINE_URI = "baseline_model"  # TFX's own key for the baseline's location
-
-
-def recorded_baseline(properties: dict) -> tuple[int, str] | None:
-    """(version, folder) an evaluation was compared with, from plain property values."""
-    version = properties.get(BASELINE_VERSION)
-    if not version:
-        return None
-    return int(version), str(properties.get(BASELINE_URI) or "")

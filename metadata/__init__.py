@@ -1,0 +1,10 @@
+"""The one layer that reads ML Metadata: where it lives, and what the pipeline records in it.
+
+`store` opens the store (SQLite or MySQL); `names` holds every name a writer
+and its readers must agree on (node ids, artifact types, property names,
+execution states, report file names); `graph` is the read-only view of runs,
+executions and artifacts; `artifacts` reads the payload files artifacts point
+to; `evaluation` reads the Evaluator's output (blessing, metrics). The runner's
+summary, the report, the lineage and the tests all read through it. It imports
+nothing else from this project, so every layer may depend on it.
+"""

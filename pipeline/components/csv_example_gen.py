@@ -1,0 +1,211 @@
+"""A streaming, columnar executor for CsvExampleGen: same output, bounded memory.
+
+TFX's CsvExampleGen builds every tf.train.Example in a Python loop, a few
+dozen microseconds per row, then hashes and writes each record through Beam:
+on large inputs that is more than the rest of the data processing, and Beam's
+direct runner holds gigabytes per worker (measurements: docs/benchmarks.md).
+This executor does the same job with columnar libraries TFX already depends
+on (the conversion is in `csv_columns.py`), streaming the CSV in blocks of
+`BLOCK_BYTES`, so its memory does not grow with the input:
+
+1. Types. pyarrow reads every block (cells as strings) and each column gets
+   the type CsvExampleGen would give it over the *whole* column: INT if every
+   value parses as an integer, else FLOAT if every value parses as a number,
+   else STRING. A column can only move down that list, so one pass that keeps
+   the current type per column, block by block, decides it; a float in the
+   last block still makes the whole column FLOAT. A column that is empty in
+   every row gets CsvExampleGen's kind-less feature.
+2. Examples. pyarrow reads the blocks again; each is cast to those types,
+   serialized by tfx_bsl's C++ encoder (an empty cell becomes an empty value
+   list, as in CsvExampleGen), sent to a split by a hash of the row's cells as
+   in the base executor, and to a random shard of that split. Shards are
+   spilled to temporary Arrow files as blocks come.
+3. Shuffle. Each spilled shard (a uniformly random subset of its split) is
+   read back, put in a seeded random order and written as a gzipped TFRecord
+   file, the layout downstream components read. Shard order and row order are
+   both random, so the first rows of a split are a uniform sample of it: the
+   Trainer and FeatureSelection read only a prefix.
+
+Memory holds a few blocks in pass 2 and two shards in pass 3; shards stay
+small because their count follows the input size (up to `MAX_SHARDS`).
+
+This executor is for Beam's direct runner on one machine. With a distributed
+runner (Dataflow, Flink, Spark, portable...) in the Beam flags, and for
+configurations it does not implement (partitioning by a feature, Parquet
+output, other payload formats), the stock Beam executor runs instead, so the
+cluster spreads the work over its workers whatever the input size.
+
+Both paths drop a UTF-8 byte-order mark in front of a file's header, which
+spreadsheet programs write and TFX's header reader would keep as part of the
+first column's name.
+
+Rows land in the same splits on every run, but not in the same ones as with
+the stock executor, which hashes the serialized example.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from types import SimpleNamespace
+from typing import Any
+
+import apache_beam as beam
+import numpy as np
+from absl import logging
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from tfx import types
+from tfx.components.example_gen import utils as example_gen_utils
+from tfx.components.example_gen import write_split
+from tfx.components.example_gen.csv_example_gen import component as stock_component
+from tfx.components.example_gen.csv_example_gen import executor as stock_executor
+from tfx.components.util import examples_utils
+from tfx.dsl.components.base import executor_spec
+from tfx.dsl.io import fileio
+from tfx.proto import example_gen_pb2
+from tfx.types import artifact_utils, standard_component_specs
+from tfx.utils import proto_utils
+
+from pipeline.components.csv_columns import convert, read_header
+
+# On the output Examples: 1 when every shard of a split is a uniform random
+# subset of it, so any set of shards is a uniform sample (sampling.py).
+SHUFFLED_SHARDS_PROPERTY = "shuffled_shards"
+# On the output Examples: {split name: rows}.
+SPLIT_ROWS_PROPERTY = "split_rows"
+# Beam's runners that run on this machine, where the columnar path applies.
+LOCAL_RUNNERS = frozenset(
+    {"direct", "directrunner", "bundlebaseddirectrunner", "switchingdirectrunner"}
+)
+
+
+class Executor(stock_executor.Executor):
+    """CsvExampleGen's executor with a streaming, columnar path for local runs."""
+
+    def Do(
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
+    ) -> None:
+        input_config = example_gen_pb2.Input()
+        proto_utils.json_to_proto(
+            exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config
+        )
+        output_config = example_gen_pb2.Output()
+        proto_utils.json_to_proto(
+            exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config
+        )
+        input_base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
+        files_by_split = {
+            split.name: _glob(input_base, split.pattern) for split in input_config.splits
+        }
+        reason = stock_executor_reason(
+            self._beam_pipeline_args, exec_properties, output_config, files_by_split
+        )
+        if reason:
+            logging.info("Using the stock Beam CsvExampleGen executor: %s.", reason)
+            super().Do(input_dict, output_dict, exec_properties)
+            return
+        logging.info("Using the streaming columnar CsvExampleGen executor.")
+
+        examples = artifact_utils.get_single_instance(
+            output_dict[standard_component_specs.EXAMPLES_KEY]
+        )
+        split_names = example_gen_utils.generate_output_split_names(input_config, output_config)
+        examples.split_names = artifact_utils.encode_split_names(split_names)
+        split_dirs = [artifact_utils.get_split_uri([examples], name) for name in split_names]
+        if output_config.split_config.splits:
+            (files,) = files_by_split.values()
+            buckets = np.cumsum([s.hash_buckets for s in output_config.split_config.splits])
+            counts = convert(files, split_dirs, buckets)
+        else:
+            counts = [
+                count
+                for files, split_dir in zip(files_by_split.values(), split_dirs, strict=True)
+                for count in convert(files, [split_dir], np.array([1]))
+            ]
+        for name, count in zip(split_names, counts, strict=True):
+            logging.info("Wrote %d examples to split %s.", count, name)
+        examples.set_int_custom_property(SHUFFLED_SHARDS_PROPERTY, 1)
+        examples.set_json_value_custom_property(
+            SPLIT_ROWS_PROPERTY, dict(zip(split_names, map(int, counts), strict=True))
+        )
+
+        examples_utils.set_payload_format(examples, example_gen_pb2.FORMAT_TF_EXAMPLE)
+        examples_utils.set_file_format(
+            examples, write_split.to_file_format_str(example_gen_pb2.FORMAT_TFRECORDS_GZIP)
+        )
+
+    def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
+        """The stock path's CSV reader, with the header read as `read_header` does."""
+        return _CsvToExampleWithoutBom
+
+
+class _CsvToExampleWithoutBom(stock_executor._CsvToExample):
+    """TFX's CSV-to-Example transform, reading headers without a byte-order mark.
+
+    TFX reads the header with `io_utils.load_csv_column_names`, which keeps a
+    BOM as part of the first column's name. The header is read while the Beam
+    graph is built (in this process, whatever the runner), so the stock
+    module's `io_utils` is swapped for the duration of `expand` only.
+    """
+
+    def expand(self, pipeline: beam.Pipeline) -> beam.pvalue.PCollection:
+        original = stock_executor.io_utils
+        stock_executor.io_utils = SimpleNamespace(load_csv_column_names=read_header)
+        try:
+            return super().expand(pipeline)
+        finally:
+            stock_executor.io_utils = original
+
+
+def is_local_runner(beam_pipeline_args: Iterable[str]) -> bool:
+    """Whether the Beam flags run pipelines on this machine (no `--runner`, or a
+    direct runner) rather than on a cluster."""
+    runner = PipelineOptions(list(beam_pipeline_args)).view_as(StandardOptions).runner
+    if runner is None:
+        return True
+    name = runner if isinstance(runner, str) else type(runner).__name__
+    return name.rsplit(".", 1)[-1].lower() in LOCAL_RUNNERS
+
+
+def stock_executor_reason(
+    beam_pipeline_args: Iterable[str],
+    exec_properties: dict[str, Any],
+    output_config: example_gen_pb2.Output,
+    files_by_split: dict[str, list[str]],
+) -> str:
+    """Why the stock Beam executor must run ("" if the columnar path applies)."""
+    if not is_local_runner(beam_pipeline_args):
+        return "a distributed Beam runner spreads the work over its workers"
+    payload = exec_properties.get(standard_component_specs.OUTPUT_DATA_FORMAT_KEY)
+    if payload not in (None, example_gen_pb2.FORMAT_TF_EXAMPLE):
+        return f"payload format {payload}"
+    file_format = exec_properties.get(standard_component_specs.OUTPUT_FILE_FORMAT_KEY)
+    if file_format not in (
+        None,
+        example_gen_pb2.FILE_FORMAT_UNSPECIFIED,
+        example_gen_pb2.FORMAT_TFRECORDS_GZIP,
+    ):
+        return f"file format {file_format}"
+    if output_config.split_config.HasField("partition_feature_name"):
+        return "splitting by a feature"
+    if output_config.split_config.splits and len(files_by_split) != 1:
+        return "several input splits with an output split config"
+    return ""
+
+
+def _glob(input_base: str, pattern: str) -> list[str]:
+    files = sorted(fileio.glob(os.path.join(input_base, pattern)))
+    if not files:
+        raise RuntimeError(
+            f"Split pattern {os.path.join(input_base, pattern)} does not match any files."
+        )
+    return files
+
+
+class CsvExampleGen(stock_component.CsvExampleGen):
+    """TFX's CsvExampleGen (same parameters and outputs) with the executor above."""
+
+    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)

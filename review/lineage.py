@@ -1,0 +1,288 @@
+"""Which data, statistics, schema and code produced the model being served?
+
+`python -m review.lineage [--output-dir DIR] [--version V] [--json]` lists
+the pipeline runs recorded in ML Metadata and, for the latest pushed model
+(or pushed version V), the chain of executions that produced it, read from
+MLMD's provenance graph (events linking executions to their input and output
+artifacts), each with its run and its start and end times.
+
+How the chain is found, and why this way:
+  * the PushedModel artifact -> the Pusher execution that wrote it -> its
+    `model` and `model_blessing` inputs;
+  * the blessing -> the Evaluator execution (metrics, and which baseline it
+    was compared with; the baseline's own history is *not* followed: it did
+    not produce this model);
+  * the model -> every upstream execution, following input artifacts back to
+    their producers (Trainer, Transform, FeatureSelection, StatisticsGen,
+    ImportSchemaGen, CsvExampleGen, and whatever the pipeline gains later);
+  * checks: executions that read only chain artifacts without feeding the
+    model, such as ExampleValidator's anomalies on the chain's statistics.
+
+A cached execution re-links the artifacts an earlier run produced, so each
+artifact is attributed to the execution that really computed it (state
+COMPLETE), which may belong to an earlier run than the push.
+
+The report (`review.report`) reads MLMD through the same `MetadataGraph`;
+the text output is in `review.lineage_text`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+
+from ml_metadata.proto import metadata_store_pb2
+
+from metadata import names
+from metadata import store as pipeline_store
+from metadata.graph import (
+    ArtifactInfo,
+    MetadataGraph,
+    Step,
+    is_blessed,
+    is_pushed,
+    is_unchanged_push,
+    string_property,
+)
+from metadata.graph import NotRecordedError as LineageError
+from metadata.store import MetadataConnectionError
+from review.lineage_text import format_lineage, format_runs
+
+__all__ = ["LineageError", "MetadataGraph", "Lineage", "RunInfo", "model_lineage", "list_runs",
+           "format_lineage", "format_runs", "main"]
+
+
+@dataclass
+class Lineage:
+    """The pushed model and the executions that led to it, oldest first."""
+
+    pushed: ArtifactInfo
+    version: str
+    destination: str
+    steps: list[Step]
+
+    def step(self, component: str) -> Step | None:
+        return next((s for s in self.steps if s.component == component), None)
+
+
+@dataclass
+class RunInfo:
+    """One pipeline run as ML Metadata recorded it."""
+
+    run_id: str
+    started: float
+    finished: float
+    states: dict[str, int]
+    blessed: bool | None
+    pushed_version: str | None  # pushed by this run (not by a cached earlier one)
+    unchanged: bool = False  # the Pusher found this exact model already served
+
+
+# -- the chain behind a pushed model --------------------------------------------
+def _pick_pushed(graph: MetadataGraph, version: str | None) -> metadata_store_pb2.Artifact:
+    """The push that created `version` (default: the latest version).
+
+    Later runs that found the same model already served record the same
+    version again; the chain starts at the push that actually copied it.
+    """
+    pushed = graph.pushed_models()
+    if not pushed:
+        raise LineageError(f"no model has been pushed according to {graph.path}")
+    versions = [string_property(a, names.PUSHED_VERSION) for a in pushed]
+    wanted = versions[-1] if version is None else str(version)
+    matches = [a for a, v in zip(pushed, versions, strict=True) if v == wanted]
+    if not matches:
+        known = ", ".join(dict.fromkeys(versions))
+        raise LineageError(f"no pushed model version {version}; pushed versions: {known}")
+    real = [a for a in matches if not is_unchanged_push(a)]
+    return (real or matches)[0]
+
+
+def _ancestors(
+    graph: MetadataGraph, start_ids: Iterable[int]
+) -> tuple[list[metadata_store_pb2.Execution], set[int]]:
+    """Executions upstream of `start_ids` and every artifact on the way."""
+    executions: dict[int, metadata_store_pb2.Execution] = {}
+    seen: set[int] = set()
+    queue = list(start_ids)
+    while queue:
+        artifact_id = queue.pop()
+        if artifact_id in seen:
+            continue
+        seen.add(artifact_id)
+        execution = graph.producer(artifact_id)
+        if execution is None or execution.id in executions:
+            continue
+        executions[execution.id] = execution
+        for ids in graph.input_ids(execution.id).values():
+            queue.extend(ids)
+    return list(executions.values()), seen
+
+
+def _checks(
+    graph: MetadataGraph, chain_artifacts: set[int], components: set[str], run_id: str
+) -> list[metadata_store_pb2.Execution]:
+    """Components outside the chain that read its data: ExampleValidator, the gate.
+
+    They do not feed the model, but they vouched for its data. A check may
+    appear in several runs over the same (cached) data; the one shown really
+    ran (not cached), preferably in `run_id` (the run that trained the
+    model), else the earliest.
+    """
+    found: dict[str, metadata_store_pb2.Execution] = {}
+    complete = metadata_store_pb2.Execution.COMPLETE
+
+    def rank(execution: metadata_store_pb2.Execution) -> tuple:
+        return (execution.last_known_state != complete, graph.run_of(execution) != run_id,
+                execution.create_time_since_epoch)
+
+    for artifact_id in sorted(chain_artifacts):
+        for execution in graph.consumers(artifact_id):
+            name = graph.component(execution)
+            if name in components:
+                continue
+            if name not in found or rank(execution) < rank(found[name]):
+                found[name] = execution
+    return list(found.values())
+
+
+def model_lineage(graph: MetadataGraph, version: str | None = None) -> Lineage:
+    """The chain behind pushed model `version` (default: the latest push)."""
+    pushed = _pick_pushed(graph, version)
+    pusher = graph.producer(pushed.id)
+    if pusher is None:
+        raise LineageError(f"pushed model #{pushed.id} has no producing execution")
+    pusher_inputs = graph.input_ids(pusher.id)
+    steps = [graph.step(pusher, "pushed the model")]
+    blessing_ids = pusher_inputs.get("model_blessing", [])
+    evaluator = graph.producer(blessing_ids[0]) if blessing_ids else None
+    if evaluator is not None:
+        steps.append(graph.step(evaluator, "evaluated and blessed the model"))
+    upstream, chain_artifacts = _ancestors(graph, pusher_inputs.get("model", []))
+    steps += [graph.step(e, "produced the model") for e in upstream]
+    chain_artifacts -= set(pusher_inputs.get("model", []))
+    components = {s.component for s in steps}
+    trainer_run = next((s.run_id for s in steps if "model" in s.outputs), "")
+    checks = _checks(graph, chain_artifacts, components, trainer_run)
+    steps += [graph.step(e, "checked the data") for e in checks]
+    steps.sort(key=lambda s: (s.started, s.execution_id))
+    return Lineage(
+        pushed=graph.artifact_info(pushed),
+        version=string_property(pushed, names.PUSHED_VERSION),
+        destination=string_property(pushed, names.PUSHED_DESTINATION),
+        steps=steps,
+    )
+
+
+def list_runs(graph: MetadataGraph) -> list[RunInfo]:
+    """Every run, oldest first, with what it did and whether it pushed."""
+    runs = []
+    for run_id in graph.run_ids():
+        executions = graph.run_executions(run_id)
+        states: dict[str, int] = {}
+        for execution in executions:
+            state = names.STATE_NAMES.get(execution.last_known_state, "?")
+            states[state] = states.get(state, 0) + 1
+        pushed = _run_pushed(graph, executions)
+        runs.append(
+            RunInfo(
+                run_id=run_id,
+                started=min((e.create_time_since_epoch for e in executions), default=0) / 1000,
+                finished=max((e.last_update_time_since_epoch for e in executions), default=0)
+                / 1000,
+                states=states,
+                blessed=_run_blessed(graph, executions),
+                pushed_version=pushed[0] if pushed else None,
+                unchanged=bool(pushed and pushed[1]),
+            )
+        )
+    return runs
+
+
+def _run_blessed(graph: MetadataGraph, executions) -> bool | None:
+    for execution in reversed(executions):
+        for artifact in graph.outputs_of_type(execution.id, names.MODEL_BLESSING):
+            return is_blessed(artifact)
+    return None
+
+
+def _run_pushed(graph: MetadataGraph, executions) -> tuple[str, bool] | None:
+    """(version, unchanged) of what this run's own Pusher execution recorded, if any."""
+    complete = metadata_store_pb2.Execution.COMPLETE
+    for execution in reversed(executions):
+        if execution.last_known_state != complete:
+            continue
+        for artifact in graph.outputs_of_type(execution.id, names.PUSHED_MODEL):
+            if is_pushed(artifact):
+                return string_property(artifact, names.PUSHED_VERSION), is_unchanged_push(artifact)
+    return None
+
+
+# -- light readers of artifact payloads ------------------------------------------
+def _to_json(runs: list[RunInfo], lineage: Lineage | None, error: str | None) -> str:
+    return json.dumps(
+        {
+            "runs": [asdict(r) for r in runs],
+            "lineage": asdict(lineage) if lineage else None,
+            "error": error,
+        },
+        indent=2,
+        default=str,
+    )
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m review.lineage",
+        description="List pipeline runs and show which data and executions produced a "
+        "pushed model, from ML Metadata.",
+    )
+    parser.add_argument("--output-dir", default="outputs",
+                        help="the pipeline's --output-dir (default: %(default)s)")
+    parser.add_argument("--version", default=None,
+                        help="pushed model version (a folder name under serving_model/); "
+                             "default: the latest push")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    pipeline_store.add_cli_option(parser)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        where = pipeline_store.location_from_args(args)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    try:
+        graph = MetadataGraph(where)
+        runs = list_runs(graph)
+    except MetadataConnectionError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, LineageError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    lineage, problem = None, None
+    try:
+        lineage = model_lineage(graph, args.version)
+    except LineageError as error:
+        problem = str(error)
+    text = (_to_json(runs, lineage, problem) if args.json
+            else "\n".join(format_runs(runs) + (format_lineage(lineage) if lineage else [])))
+    try:
+        print(text)
+    except BrokenPipeError:  # `| head`: the reader has what it wanted
+        sys.stdout = open(os.devnull, "w")  # silences the flush at exit
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""The packages depend on each other one way, and the readers do not load TensorFlow.
+
+    runners (local_runner.py, kubeflow_runner.py, airflow_runner.py)
+      -> local (running) -> review (the report at the end of a run)
+      -> pipeline (DAG, settings, compile) -> pipeline.components -> serving -> models
+    metadata (ML Metadata names and reading) is below all of them but models.trainer,
+    which names its history file from it; review and local read runs through it.
+
+Imports are read with `ast`, so the test sees lazy imports inside functions
+too; the one lazy import allowed against the direction is the report
+recomputing a refusing gate's findings with the gate's own functions.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("models", "metadata", "serving", "pipeline.components", "pipeline", "review", "local")
+# Package -> the project packages its modules may import.
+ALLOWED = {
+    "metadata": set(),
+    "models": {"metadata"},
+    "serving": {"models"},
+    "pipeline.components": {"models", "metadata", "serving"},
+    "pipeline": {"pipeline.components", "models", "metadata"},
+    "review": {"metadata", "models"},
+    "local": {"pipeline", "pipeline.components", "review", "metadata", "models"},
+}
+# (package, imported package): allowed only inside a function, with the reason.
+LAZY_ONLY = {
+    ("review", "pipeline.components"): "a refused run's findings, recomputed by the gate itself",
+}
+READERS = ("review.report", "review.lineage", "review.schema_draft", "local.summary",
+           "metadata.graph", "metadata.evaluation", "metadata.artifacts")
+
+
+def _package(module: str) -> str | None:
+    """The layer a dotted module name belongs to, None outside the project's packages."""
+    for package in PACKAGES:  # pipeline.components before pipeline
+        if module == package or module.startswith(package + "."):
+            return package
+    return None
+
+
+def _imports(path: Path) -> list[tuple[str, bool]]:
+    """(imported module, at module level) for every import in a file."""
+    tree = ast.parse(path.read_text())
+    top_level = {id(node) for node in tree.body}
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(alias.name, id(node) in top_level) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            # `from pipeline.components import gate` imports pipeline.components.gate
+            found += [(f"{node.module}.{alias.name}", id(node) in top_level)
+                      for alias in node.names]
+    return found
+
+
+def _modules() -> list[tuple[str, Path]]:
+    result = []
+    for package in ("models", "metadata", "serving", "pipeline", "review", "local"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            dotted = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+            result.append((dotted.removesuffix(".__init__"), path))
+    return result
+
+
+def test_every_package_imports_only_the_layers_below_it():
+    wrong = []
+    for module, path in _modules():
+        own = _package(module)
+        for imported, at_top in _imports(path):
+            target = _package(imported)
+            if target is None or target == own:
+                continue
+            lazy_ok = (own, target) in LAZY_ONLY and not at_top
+            if target not in ALLOWED[own] and not lazy_ok:
+                wrong.append(f"{module} imports {imported}" + ("" if at_top else " (lazily)"))
+    assert wrong == []
+
+
+def test_the_allowed_directions_have_no_cycle():
+    edges = {p: set(ALLOWED[p]) | {t for (s, t) in LAZY_ONLY if s == p} for p in ALLOWED}
+    done: set[str] = set()
+
+    def visit(package: str, path: tuple[str, ...]) -> None:
+        assert package not in path, " -> ".join((*path, package))
+        if package in done:
+            return
+        for target in edges[package]:
+            visit(target, (*path, package))
+        done.add(package)
+
+    for package in edges:
+        visit(package, ())
+
+
+@pytest.mark.parametrize("module", READERS)
+def test_readers_import_without_tensorflow(module: str):
+    code = (f"import sys, {module}; "
+            "loaded = [m for m in ('tensorflow', 'tensorflow_model_analysis', "
+            "'tensorflow_data_validation', 'tfx') if m in sys.modules]; "
+            "assert not loaded, loaded")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]

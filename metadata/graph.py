@@ -109,6 +109,16 @@ def string_property(artifact: metadata_store_pb2.Artifact, name: str) -> str:
     return value.string_value if value is not None else ""
 
 
+def sample_rates(artifact: metadata_store_pb2.Artifact) -> dict[str, float]:
+    """{split: fraction read} of a statistics artifact; empty when not recorded."""
+    value = artifact.custom_properties.get(names.SAMPLE_RATE_BY_SPLIT)
+    if value is None:
+        return {}
+    recorded = _value(value)
+    text = recorded.get("__value__") if isinstance(recorded, dict) else recorded
+    return json.loads(text) if isinstance(text, str) else dict(recorded or {})
+
+
 def is_pushed(artifact: metadata_store_pb2.Artifact) -> bool:
     """True when a PushedModel artifact records a push (not "nothing pushed")."""
     return bool(int_property(artifact, names.PUSHED))

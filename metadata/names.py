@@ -78,3 +78,7 @@ FINAL_STATES = frozenset({_Execution.COMPLETE, _Execution.CACHED, _Execution.FAI
 def state_name(state: int) -> str:
     """"ran", "cached", "FAILED", ... for an execution's `last_known_state`."""
     return STATE_NAMES.get(state, str(state))
+
+# On StatisticsGen's output (TFX's own property, a JSON text): {split: fraction
+# of the split the statistics describe}; below 1 for a sampled split.
+SAMPLE_RATE_BY_SPLIT = "sample_rate_by_split"

@@ -15,11 +15,13 @@ from pathlib import Path
 import pytest
 import tensorflow as tf
 import tensorflow_data_validation as tfdv
+from tensorflow_metadata.proto.v0 import statistics_pb2
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
 from tfx.utils import json_utils, proto_utils
 
-from pipeline.components import csv_columns, csv_example_gen, evaluator, sampling
+from metadata import graph, names
+from pipeline.components import csv_columns, csv_example_gen, drift, evaluator, sampling
 from pipeline.configs import PREPROCESSING_FN, PROJECT_ROOT
 
 DATA = PROJECT_ROOT / "data"
@@ -172,3 +174,19 @@ def test_the_evaluator_scores_a_sample_of_a_large_eval_split(examples):
     assert 0 < len(glob.glob(sample)) < len(_split_files(examples, "eval"))
     assert os.path.join(eval_dir, "*") not in evaluator.sampled_patterns(examples, rows["eval"])
     assert evaluator.sampled_patterns(examples, 0) == {}
+
+
+def test_readers_find_the_sample_rate_under_the_name_statistics_gen_records(examples, tmp_path):
+    statistics = _statistics(examples, tmp_path, examples.get_json_value_custom_property(
+        csv_example_gen.SPLIT_ROWS_PROPERTY)["eval"] + 1)
+    assert names.SAMPLE_RATE_BY_SPLIT == sampling.SAMPLE_RATE_PROPERTY
+    rates = graph.sample_rates(statistics.mlmd_artifact)
+    assert set(rates) == {"train", "eval"} and 0 < rates["train"] < 1 and rates["eval"] == 1.0
+
+
+def test_the_gate_says_what_the_statistics_describe():
+    stats = statistics_pb2.DatasetFeatureStatisticsList(
+        datasets=[statistics_pb2.DatasetFeatureStatistics(num_examples=1_081_214)])
+    text = drift.comparison(None, stats, None, None, train_rows=9_895_664)
+    assert "9,895,664 train rows, statistics of a uniform sample of 1,081,214" in text
+    assert "statistics of" not in drift.comparison(None, stats, None, None, train_rows=1_081_214)

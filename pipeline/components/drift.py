@@ -180,17 +180,29 @@ def drift_findings(
     )
 
 
-def _data(span: int | None, statistics) -> str:
-    rows = f"{statistics.datasets[0].num_examples:,} train rows"
+def _data(span: int | None, statistics, train_rows: int | None = None) -> str:
+    """`train_rows`: the split's size when the statistics describe a sample of it."""
+    described = int(statistics.datasets[0].num_examples)
+    rows = f"{described:,} train rows"
+    if train_rows and train_rows > described:
+        rows = f"{train_rows:,} train rows, statistics of a uniform sample of {described:,}"
     return f"span {span} ({rows})" if span else f"the input files ({rows})"
 
 
-def comparison(span: int | None, current, baseline_span: int | None, baseline) -> str:
+def comparison(
+    span: int | None,
+    current,
+    baseline_span: int | None,
+    baseline,
+    train_rows: int | None = None,
+    baseline_train_rows: int | None = None,
+) -> str:
     """What the gate read and what it compared it with, for the run summary and report."""
+    read = _data(span, current, train_rows)
     if baseline is None:
-        return f"read {_data(span, current)}; no data accepted before, so no drift check"
-    return f"read {_data(span, current)}, compared with the last accepted data, " + _data(
-        baseline_span, baseline
+        return f"read {read}; no data accepted before, so no drift check"
+    return f"read {read}, compared with the last accepted data, " + _data(
+        baseline_span, baseline, baseline_train_rows
     )
 
 

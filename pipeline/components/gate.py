@@ -31,6 +31,7 @@ from metadata.artifacts import by_name, present_share, visible
 from models import features
 from pipeline.components import drift as drift_checks
 from pipeline.components.baseline import read_accepted_statistics, record_accepted_statistics
+from pipeline.components.csv_example_gen import SPLIT_ROWS_PROPERTY
 
 REPORT_FILE = names.GATE_REPORT_FILE  # read back by local.summary and the report
 _STATS_FILE = "FeatureStats.pb"
@@ -213,7 +214,10 @@ def DataValidationGate(  # noqa: N802 - TFX components are named like classes
         baseline_span = record.get("span")
     drift = [] if baseline is None else drift_checks.drift_findings(current, baseline, curated)
     span = _span(examples) if examples is not None else statistics.span
-    compared = drift_checks.comparison(span, current, baseline_span, baseline)
+    train_rows = _train_rows(examples)
+    compared = drift_checks.comparison(
+        span, current, baseline_span, baseline, train_rows,
+        record.get("train_rows") if record else None)
     blocking, allowed = evaluate(schema_findings, drift, parse_allowed(allowed_anomalies))
     if blocking:
         raise DataValidationError(failure_message(blocking, compared))
@@ -224,6 +228,7 @@ def DataValidationGate(  # noqa: N802 - TFX components are named like classes
         "split_names": validated_statistics.split_names,
         "statistics_uri": statistics.uri,
         "span": span,
+        "train_rows": train_rows,
     })
 
 
@@ -233,6 +238,14 @@ def _accepted_artifact(record: dict) -> ValidatedStatistics:
     artifact.uri = record["uri"]
     artifact.split_names = record["split_names"]
     return artifact
+
+
+def _train_rows(examples) -> int | None:
+    """The train split's rows, as the streaming ExampleGen recorded them (None: not recorded)."""
+    if examples is None or not examples.has_custom_property(SPLIT_ROWS_PROPERTY):
+        return None
+    rows = (examples.get_json_value_custom_property(SPLIT_ROWS_PROPERTY) or {}).get("train")
+    return None if rows is None else int(rows)
 
 
 def _span(examples) -> int:

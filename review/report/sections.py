@@ -18,7 +18,7 @@ from markupsafe import Markup
 
 from metadata import artifacts, names
 from metadata import evaluation as evaluation_files
-from metadata.graph import is_pushed, is_unchanged_push, string_property
+from metadata.graph import is_pushed, is_unchanged_push, sample_rates, string_property
 from review.lineage import LineageError, model_lineage
 from review.lineage_text import format_time, headline
 from review.report import data, plots
@@ -107,7 +107,12 @@ def section_statistics(run: RunData, images: Images, selected: set[str]) -> Mark
     if "train" not in splits:
         return note(f"No train-split statistics under {artifact.uri}.")
     train = splits["train"]
-    sizes = ", ".join(f"{split} {int(s.num_examples):,} rows" for split, s in splits.items())
+    rates = sample_rates(artifact)
+    sizes = ", ".join(
+        f"{split} {int(s.num_examples):,} rows"
+        + (f" (a uniform sample, {rates[split]:.1%} of the split)"
+           if rates.get(split, 1.0) < 1.0 else "")
+        for split, s in splits.items())
     ordered = sorted(train.features, key=lambda f: f.path.step[0] if f.path.step else "")
     features = [_feature(images, f, int(train.num_examples), selected) for f in ordered]
     return render("statistics.html", sizes=sizes, features=features)

@@ -228,3 +228,14 @@ def test_the_evaluator_reads_each_split_through_the_module_pattern_function():
         assert executor.io_utils.all_files_pattern("/e/Split-train") == "/e/Split-train/*"
     assert read == ["/e/Split-eval/x-0*", "/e/Split-train/*"]
     assert io_utils.all_files_pattern("/e/Split-eval") == "/e/Split-eval/*"
+
+
+def test_csv_example_gen_reads_headers_through_the_module_io_utils():
+    from tfx.components.example_gen.csv_example_gen import executor
+
+    source = inspect.getsource(executor._CsvToExample.expand)
+    assert "io_utils.load_csv_column_names(" in source
+    original = executor.io_utils
+    with tfx_patches.csv_header_reader(lambda path: ["a", "b"]):
+        assert executor.io_utils.load_csv_column_names("x.csv") == ["a", "b"]
+    assert executor.io_utils is original

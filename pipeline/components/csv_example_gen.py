@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from types import SimpleNamespace
 from typing import Any
 
 import apache_beam as beam
@@ -66,6 +65,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
+from pipeline.components import tfx_patches
 from pipeline.components.csv_columns import convert, read_header
 
 # On the output Examples: 1 when every shard of a split is a uniform random
@@ -143,21 +143,12 @@ class Executor(stock_executor.Executor):
 
 
 class _CsvToExampleWithoutBom(stock_executor._CsvToExample):
-    """TFX's CSV-to-Example transform, reading headers without a byte-order mark.
-
-    TFX reads the header with `io_utils.load_csv_column_names`, which keeps a
-    BOM as part of the first column's name. The header is read while the Beam
-    graph is built (in this process, whatever the runner), so the stock
-    module's `io_utils` is swapped for the duration of `expand` only.
-    """
+    """TFX's CSV-to-Example transform, reading headers without a byte-order mark
+    (the header reader is swapped for the duration of `expand` only)."""
 
     def expand(self, pipeline: beam.Pipeline) -> beam.pvalue.PCollection:
-        original = stock_executor.io_utils
-        stock_executor.io_utils = SimpleNamespace(load_csv_column_names=read_header)
-        try:
+        with tfx_patches.csv_header_reader(read_header):
             return super().expand(pipeline)
-        finally:
-            stock_executor.io_utils = original
 
 
 def is_local_runner(beam_pipeline_args: Iterable[str]) -> bool:

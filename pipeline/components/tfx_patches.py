@@ -159,3 +159,26 @@ def evaluator_file_patterns(substitutes: Mapping[str, str]) -> Iterator[list[str
         yield read
     finally:
         io_utils.all_files_pattern = original
+
+
+@contextlib.contextmanager
+def csv_header_reader(read_header: Callable[[str], list[str]]) -> Iterator[None]:
+    """Inside the block, TFX's CSV ExampleGen reads each file's column names with
+    `read_header`.
+
+    TFX's `_CsvToExample.expand` reads headers with
+    `io_utils.load_csv_column_names`, looked up on the executor module's
+    `io_utils` at the call, while the Beam graph is built (in this process,
+    whatever the runner). pipeline/components/csv_example_gen.py uses this to
+    drop a UTF-8 byte-order mark, which TFX would keep in the first column's name.
+    """
+    from types import SimpleNamespace
+
+    from tfx.components.example_gen.csv_example_gen import executor
+
+    original = executor.io_utils
+    executor.io_utils = SimpleNamespace(load_csv_column_names=read_header)
+    try:
+        yield
+    finally:
+        executor.io_utils = original

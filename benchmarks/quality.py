@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import itertools
 import json
 import math
 import os
@@ -39,22 +38,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmarks import data
+from benchmarks import data, gbdt
 
 PROJECT_ROOT = data.PROJECT_ROOT
 DEFAULT_WORK_DIR = "/tmp/taxi-tfx-quality"
 DEFAULT_SEED = 12
 CALIBRATION_BINS = 10
-# The GBDT's search space, tried by inner cross-validation on each fold's training
-# rows (early stopping picks the number of trees inside each fit).
-GBDT_GRID = {
-    "learning_rate": (0.03, 0.1),
-    "max_leaf_nodes": (15, 63),
-    "min_samples_leaf": (20, 100),
-}
-GBDT_FIXED = {"max_iter": 1000, "l2_regularization": 1.0, "early_stopping": True,
-              "validation_fraction": 0.1, "n_iter_no_change": 20}
-GBDT_INNER_FOLDS = 3
 PIPELINE = "pipeline"
 GBDT = "gbdt"
 
@@ -225,73 +214,6 @@ def serve(model_dir: Path, header: str, lines: Sequence[str], batch: int = 1024)
     return probabilities
 
 
-# --------------------------------------------------------------------------- GBDT side
-
-
-def gbdt_frame(rows: list[dict[str, str]], categories: dict[str, list[str]] | None = None):
-    """Every raw column but the label source, numeric where the schema says so;
-    text columns as pandas categories (fixed from the training rows)."""
-    import pandas as pd
-
-    from models import features
-    from serving.client import load_columns
-
-    columns = {n: c for n, c in load_columns().items() if n != features.TIPS_KEY}
-    frame = pd.DataFrame([{n: r.get(n, "") for n in columns} for r in rows])
-    categories = dict(categories or {})
-    for name, column in columns.items():
-        cells = frame[name].replace("", None)
-        if column.kind == "bytes_list":
-            if name not in categories:
-                categories[name] = sorted(set(cells.dropna()))
-            frame[name] = pd.Categorical(cells, categories=categories[name])
-        else:
-            frame[name] = pd.to_numeric(cells)
-    return frame, categories
-
-
-def _gbdt(params: dict):
-    from sklearn.ensemble import HistGradientBoostingClassifier
-
-    return HistGradientBoostingClassifier(
-        categorical_features="from_dtype", random_state=0, **GBDT_FIXED, **params
-    )
-
-
-def tune_and_fit_gbdt(frame, labels: list[int], seed: int):
-    """The grid point with the best inner-CV AUC, refitted on all of `frame`."""
-    import numpy as np
-    from sklearn.metrics import roc_auc_score
-    from sklearn.model_selection import StratifiedKFold
-
-    y = np.asarray(labels)
-    inner = StratifiedKFold(GBDT_INNER_FOLDS, shuffle=True, random_state=seed)
-    splits = list(inner.split(frame, y))
-    best, best_auc = {}, -1.0
-    for values in itertools.product(*GBDT_GRID.values()):
-        params = dict(zip(GBDT_GRID, values, strict=True))
-        aucs = [
-            roc_auc_score(y[te], _gbdt(params).fit(frame.iloc[tr], y[tr]).predict_proba(
-                frame.iloc[te])[:, 1])
-            for tr, te in splits
-        ]
-        if statistics.fmean(aucs) > best_auc:
-            best, best_auc = params, statistics.fmean(aucs)
-    return _gbdt(best).fit(frame, y), best
-
-
-def run_gbdt(train: list[dict[str, str]], heldout: list[dict[str, str]], seed: int):
-    """Tuned on, and fitted to, `train`; probabilities for `heldout`."""
-    from threadpoolctl import threadpool_limits
-
-    x_train, categories = gbdt_frame(train)
-    x_heldout, _ = gbdt_frame(heldout, categories)
-    # One thread: on a shared machine OpenMP's spinning threads made fits ~6x slower.
-    with threadpool_limits(1):
-        model, params = tune_and_fit_gbdt(x_train, [label_of(r) for r in train], seed)
-        return [float(p) for p in model.predict_proba(x_heldout)[:, 1]], params
-
-
 # --------------------------------------------------------------------------- driver
 
 
@@ -319,8 +241,10 @@ def run_fold(args: argparse.Namespace, fold: int, header: str, lines: list[str],
             result.pipeline = score(labels, serve(model_dir, header, heldout))
     if GBDT in args.which:
         started = time.time()
-        probabilities, result.gbdt_params = run_gbdt(
-            parse_lines(header, train), parse_lines(header, heldout), args.seed + fold
+        train_rows = parse_lines(header, train)
+        probabilities, result.gbdt_params = gbdt.run_gbdt(
+            train_rows, [label_of(r) for r in train_rows], parse_lines(header, heldout),
+            args.seed + fold,
         )
         result.gbdt = score(labels, probabilities)
         result.gbdt_seconds = time.time() - started

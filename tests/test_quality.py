@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from benchmarks import quality
+from benchmarks import gbdt, quality
 from benchmarks.quality import FoldResult, Scores
 from tests.conftest import ROOT
 
@@ -104,7 +104,7 @@ def test_two_fold_cross_validation_scores_both_models_on_unseen_rows(tmp_path):
             assert 0.75 < scores["auc"] <= 1.0, (side, scores)
             assert 0.7 < scores["accuracy"] <= 1.0, (side, scores)
             assert 0.0 <= scores["ece"] < 0.2, (side, scores)
-        assert set(fold["gbdt_params"]) == set(quality.GBDT_GRID)
+        assert set(fold["gbdt_params"]) == set(gbdt.GBDT_GRID)
         assert set(fold["evaluator"]) == {"auc", "binary_accuracy"}
     table = (run_dir / "results.md").read_text()
     assert table.splitlines()[-1].startswith("| **mean** | 1200 |")

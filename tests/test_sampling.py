@@ -169,11 +169,11 @@ def test_transform_analyzes_only_the_sample(examples, tmp_path: Path):
 def test_the_evaluator_scores_a_sample_of_a_large_eval_split(examples):
     rows = examples.get_json_value_custom_property(csv_example_gen.SPLIT_ROWS_PROPERTY)
     eval_dir = artifact_utils.get_split_uri([examples], "eval")
-    substitutes = evaluator.sampled_patterns(examples, rows["eval"] // 3)
+    substitutes = evaluator.sample_patterns(examples, rows["eval"] // 3)
     sample = substitutes[os.path.join(eval_dir, "*")]
     assert 0 < len(glob.glob(sample)) < len(_split_files(examples, "eval"))
-    assert os.path.join(eval_dir, "*") not in evaluator.sampled_patterns(examples, rows["eval"])
-    assert evaluator.sampled_patterns(examples, 0) == {}
+    assert os.path.join(eval_dir, "*") not in evaluator.sample_patterns(examples, rows["eval"])
+    assert evaluator.sample_patterns(examples, 0) == {}
 
 
 def test_readers_find_the_sample_rate_under_the_name_statistics_gen_records(examples, tmp_path):

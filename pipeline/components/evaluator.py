@@ -80,7 +80,7 @@ class ServedBaselineExecutor(TfxEvaluatorExecutor):
             logging.info("Evaluator: baseline is served version %d (%s)", version, folder)
         examples = artifact_utils.get_single_instance(
             input_dict[standard_component_specs.EXAMPLES_KEY])
-        with tfx_patches.evaluator_file_patterns(sampled_patterns(examples, eval_rows)) as read:
+        with tfx_patches.evaluator_file_patterns(sample_patterns(examples, eval_rows)) as read:
             super().Do(input_dict, output_dict, exec_properties)
         self.read_patterns = read
         blessing = artifact_utils.get_single_instance(
@@ -89,15 +89,11 @@ class ServedBaselineExecutor(TfxEvaluatorExecutor):
             record_baseline(artifact, served)
 
 
-def sampled_patterns(examples: types.Artifact, rows: int) -> dict[str, str]:
-    """{a split's full file pattern: the pattern of its sample} for splits over `rows`."""
-    substitutes = {}
-    for split in artifact_utils.decode_split_names(examples.split_names):
-        sample = sampling.split_sample(examples, split, rows)
-        if sample:
-            full = io_utils.all_files_pattern(artifact_utils.get_split_uri([examples], split))
-            substitutes[full] = os.path.join(examples.uri, sample[0])
-    return substitutes
+def sample_patterns(examples: types.Artifact, rows: int) -> dict[str, str]:
+    """{a split's full file pattern: its sample's} for the splits over `rows` rows."""
+    splits = artifact_utils.decode_split_names(examples.split_names)
+    samples = {split: sampling.split_sample(examples, split, rows) for split in splits}
+    return sampling.sampled_patterns(examples, samples)
 
 
 def baseline_artifact(served_folder: str, target: str) -> standard_artifacts.Model:

@@ -104,6 +104,27 @@ class TransformSpec(standard_component_specs.TransformSpec):
     }
 
 
+def split_samples(
+    input_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]
+) -> tuple[types.Artifact, dict[str, tuple[str, float] | None]]:
+    """The input Examples, and each split's sample under the `sample_rows` setting."""
+    examples = artifact_utils.get_single_instance(input_dict["examples"])
+    rows = exec_properties.get(SAMPLE_ROWS_KEY) or 0
+    splits = artifact_utils.decode_split_names(examples.split_names)
+    return examples, {split: split_sample(examples, split, rows) for split in splits}
+
+
+def sampled_patterns(
+    examples: types.Artifact, samples: dict[str, tuple[str, float] | None]
+) -> dict[str, str]:
+    """{a split's full file pattern, as TFX builds it: its sample's} for sampled splits."""
+    return {
+        io_utils.all_files_pattern(artifact_utils.get_split_uri([examples], split)):
+            os.path.join(examples.uri, sample[0])
+        for split, sample in samples.items() if sample
+    }
+
+
 class StatisticsExecutor(stock_statistics_executor.Executor):
     """TFX's StatisticsGen executor, given only the sampled shards of large splits."""
 
@@ -113,10 +134,7 @@ class StatisticsExecutor(stock_statistics_executor.Executor):
         output_dict: dict[str, list[types.Artifact]],
         exec_properties: dict[str, Any],
     ) -> None:
-        examples = artifact_utils.get_single_instance(input_dict["examples"])
-        splits = artifact_utils.decode_split_names(examples.split_names)
-        sample_rows = exec_properties.get(SAMPLE_ROWS_KEY) or 0
-        samples = {split: split_sample(examples, split, sample_rows) for split in splits}
+        examples, samples = split_samples(input_dict, exec_properties)
         if not any(samples.values()):
             super().Do(input_dict, output_dict, exec_properties)
             return
@@ -127,7 +145,9 @@ class StatisticsExecutor(stock_statistics_executor.Executor):
             split: sample[0] if sample else os.path.join(f"Split-{split}", "*")
             for split, sample in samples.items()
         }
-        sampled.set_string_custom_property(*examples_utils.get_custom_split_patterns_key_and_property(patterns))
+        sampled.set_string_custom_property(
+            *examples_utils.get_custom_split_patterns_key_and_property(patterns)
+        )
         super().Do({**input_dict, "examples": [sampled]}, output_dict, exec_properties)
         statistics = artifact_utils.get_single_instance(output_dict["statistics"])
         statistics.set_json_value_custom_property(
@@ -146,16 +166,8 @@ class TransformExecutor(stock_transform_executor.Executor):
         output_dict: dict[str, list[types.Artifact]],
         exec_properties: dict[str, Any],
     ) -> None:
-        examples = artifact_utils.get_single_instance(input_dict["examples"])
-        sample_rows = exec_properties.get(SAMPLE_ROWS_KEY) or 0
-        substitutes = {}
-        for split in artifact_utils.decode_split_names(examples.split_names):
-            sample = split_sample(examples, split, sample_rows)
-            if sample:
-                split_dir = artifact_utils.get_split_uri([examples], split)
-                substitutes[io_utils.all_files_pattern(split_dir)] = os.path.join(
-                    examples.uri, sample[0]
-                )
+        examples, samples = split_samples(input_dict, exec_properties)
+        substitutes = sampled_patterns(examples, samples)
         with tfx_patches.transform_analyze_paths(substitutes) as analyzed:
             super().Do(input_dict, output_dict, exec_properties)
         self.analyzed_paths = analyzed

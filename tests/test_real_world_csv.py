@@ -199,7 +199,7 @@ def test_an_export_with_crlf_reordered_quoted_columns_in_three_files_is_pushed(
 
 
 def _statistics(run: PipelineRun) -> dict:
-    from review.report import load_statistics
+    from metadata.artifacts import load_statistics
 
     latest = max((run.output_dir / "pipeline_root" / "StatisticsGen" / "statistics").iterdir(),
                  key=lambda p: int(p.name))

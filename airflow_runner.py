@@ -10,7 +10,7 @@ variables of the same name, else local_runner.py's defaults:
     TAXI_TRAIN_STEPS     --train-steps     training steps (default: 2000)
     TAXI_EVAL_STEPS      --eval-steps      eval batches for the training curve (default: 50)
     TAXI_SAMPLE_ROWS     --sample-rows     rows of a split statistics and Transform read
-                                           (default: 1000000; 0: every row)
+                                           (default: 500000; 0: every row)
     TAXI_METADATA_MYSQL  --metadata-mysql  HOST:PORT/DB for ML Metadata (default: SQLite
                                            under the output folder); MLMD_MYSQL_USER and
                                            MLMD_MYSQL_PASSWORD from the workers' environment

@@ -80,9 +80,8 @@ class ServedBaselineExecutor(TfxEvaluatorExecutor):
             logging.info("Evaluator: baseline is served version %d (%s)", version, folder)
         examples = artifact_utils.get_single_instance(
             input_dict[standard_component_specs.EXAMPLES_KEY])
-        with tfx_patches.evaluator_file_patterns(sample_patterns(examples, eval_rows)) as read:
+        with tfx_patches.evaluator_file_patterns(sample_patterns(examples, eval_rows)):
             super().Do(input_dict, output_dict, exec_properties)
-        self.read_patterns = read
         blessing = artifact_utils.get_single_instance(
             output_dict[standard_component_specs.BLESSING_KEY])
         for artifact in (blessing, evaluation):

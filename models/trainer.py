@@ -16,7 +16,7 @@ from tfx_bsl.public import tfxio
 
 from metadata import names
 from models import contract, features, signatures
-from models.model import Hyperparameters, build_keras_model
+from models.model import Hyperparameters, average, build_towers
 
 # Written next to the SavedModel so reports can show the training curve.
 HISTORY_FILE = names.HISTORY_FILE  # the report reads it back
@@ -98,7 +98,7 @@ def _shuffled_batches(
 
 
 def run_fn(fn_args: FnArgs) -> None:
-    """Train for about `fn_args.train_steps` batches, then export the SavedModel."""
+    """Train each tower for about `fn_args.train_steps` batches, then export their average."""
     skip_autograph_for_tf_keras()
     hparams = Hyperparameters.from_config(fn_args.custom_config)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
@@ -112,19 +112,24 @@ def run_fn(fn_args: FnArgs) -> None:
     eval_rows = fn_args.eval_steps * hparams.batch_size if fn_args.eval_steps else None
     x_eval, y_eval = _load(fn_args, fn_args.eval_files, tf_transform_output, eval_rows)
     keras.utils.set_random_seed(hparams.seed)
-    model = build_keras_model(tf_transform_output, hparams)
+    towers = build_towers(tf_transform_output, hparams)
     started = time.time()
-    train = _shuffled_batches(x_train, y_train, hparams.batch_size, hparams.seed)
     epochs = min(CURVE_POINTS, fn_args.train_steps)
-    history = model.fit(
-        train,
-        steps_per_epoch=max(1, fn_args.train_steps // epochs),
-        epochs=epochs,
-        validation_data=(x_eval, y_eval),
-        validation_batch_size=4096,
-        verbose=0,
+    histories = [
+        tower.fit(
+            _shuffled_batches(x_train, y_train, hparams.batch_size, hparams.seed + n),
+            steps_per_epoch=max(1, fn_args.train_steps // epochs),
+            epochs=epochs,
+            validation_data=(x_eval, y_eval),
+            validation_batch_size=4096,
+            verbose=0,
+        ).history
+        for n, tower in enumerate(towers)
+    ]
+    model = average(towers, hparams)
+    logging.info(
+        "trained %d towers on %d rows in %.1f s", len(towers), len(y_train), time.time() - started
     )
-    logging.info("trained %d rows in %.1f s", len(y_train), time.time() - started)
     started = time.time()
     model.save(
         fn_args.serving_model_dir,
@@ -132,7 +137,15 @@ def run_fn(fn_args: FnArgs) -> None:
         signatures=signatures.signatures(model, tf_transform_output),
     )
     logging.info("exported the SavedModel in %.1f s", time.time() - started)
-    _write_extras(fn_args, history.history, tf_transform_output)
+    _write_extras(fn_args, mean_history(histories), tf_transform_output)
+
+
+def mean_history(histories: list[dict[str, list[float]]]) -> dict[str, list[float]]:
+    """The towers' training curves averaged point by point (one curve for the report)."""
+    return {
+        key: [float(np.mean(values)) for values in zip(*(h[key] for h in histories))]
+        for key in histories[0]
+    }
 
 
 def _write_extras(

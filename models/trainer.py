@@ -143,7 +143,7 @@ def run_fn(fn_args: FnArgs) -> None:
 def mean_history(histories: list[dict[str, list[float]]]) -> dict[str, list[float]]:
     """The towers' training curves averaged point by point (one curve for the report)."""
     return {
-        key: [float(np.mean(values)) for values in zip(*(h[key] for h in histories))]
+        key: [float(np.mean(values)) for values in zip(*(h[key] for h in histories), strict=True)]
         for key in histories[0]
     }
 

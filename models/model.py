@@ -84,44 +84,65 @@ def _compile(model: keras.Model, hparams: Hyperparameters) -> keras.Model:
 
 
 def build_tower(
-    tf_transform_output: tft.TFTransformOutput,
     inputs: dict[str, keras.Input],
+    encoded: tuple[keras.KerasTensor, dict[str, tuple[keras.KerasTensor, int]]],
     hparams: Hyperparameters,
     name: str,
 ) -> keras.Model:
-    """One compiled MLP over `inputs`: floats as they are, ids embedded.
+    """One compiled MLP: the float columns as they are, each id column embedded.
 
-    An id is one-hot encoded and multiplied by a learned matrix of
+    An id arrives one-hot encoded and is multiplied by a learned matrix of
     `embedding_dim` columns (an embedding written with core ops only), so a
     column with hundreds of ids adds a few hundred weights, not a hundred
     times the first layer's width.
     """
-    encoded = []
-    for key, tensor in inputs.items():
-        if tensor.dtype == tf.int64:
-            depth = id_depth(tf_transform_output, key)
-            one_hot = keras.layers.Lambda(
-                lambda t, d=depth: tf.one_hot(t, d), name=f"{name}_{key}_onehot"
-            )(tensor)
-            encoded.append(
-                keras.layers.Dense(
-                    min(hparams.embedding_dim, depth), use_bias=False, name=f"{name}_{key}_embed"
-                )(one_hot)
-            )
-        else:
-            encoded.append(keras.layers.Reshape((1,), name=f"{name}_{key}_col")(tensor))
-    x = keras.layers.Concatenate(name=f"{name}_features")(encoded)
+    floats, one_hots = encoded
+    embedded = [
+        keras.layers.Dense(
+            min(hparams.embedding_dim, depth), use_bias=False, name=f"{name}_{key}_embed"
+        )(one_hot)
+        for key, (one_hot, depth) in one_hots.items()
+    ]
+    parts = ([floats] if floats is not None else []) + embedded
+    x = keras.layers.Concatenate(name=f"{name}_features")(parts) if len(parts) > 1 else parts[0]
     for units in hparams.hidden_units:
         x = keras.layers.Dense(units, activation="relu")(x)
         if hparams.dropout:
             x = keras.layers.Dropout(hparams.dropout)(x)
-    logits = keras.layers.Dense(1)(x)
+    probability = keras.layers.Dense(1, activation="sigmoid")(x)
     # One probability per example: shape [batch], as TF Serving clients expect.
-    squeezed = keras.layers.Lambda(lambda t: tf.squeeze(t, axis=-1), name=f"{name}_squeeze")(
-        logits
+    squeezed = keras.layers.Lambda(lambda t: tf.squeeze(t, axis=-1), name=f"{name}_probability")(
+        probability
     )
-    probability = keras.layers.Activation("sigmoid", name=f"{name}_probability")(squeezed)
-    return _compile(keras.Model(inputs=inputs, outputs=probability, name=name), hparams)
+    return _compile(keras.Model(inputs=inputs, outputs=squeezed, name=name), hparams)
+
+
+def encode(
+    tf_transform_output: tft.TFTransformOutput, inputs: dict[str, keras.Input]
+) -> tuple[keras.KerasTensor | None, dict[str, tuple[keras.KerasTensor, int]]]:
+    """What every tower reads: the float inputs stacked into one [batch, n]
+    tensor, and each id input one-hot encoded (with its depth).
+
+    Built once and shared: these layers have no weights, and fewer layers make
+    the SavedModel export faster (Keras traces every layer).
+    """
+    float_keys = [key for key, t in inputs.items() if t.dtype != tf.int64]
+    floats = None
+    if float_keys:
+        floats = keras.layers.Lambda(lambda ts: tf.stack(ts, axis=1), name="floats")(
+            [inputs[key] for key in float_keys]
+        )
+    one_hots = {}
+    for key, tensor in inputs.items():
+        if tensor.dtype == tf.int64:
+            depth = id_depth(tf_transform_output, key)
+            one_hots[key] = (
+                keras.layers.Lambda(lambda t, d=depth: tf.one_hot(t, d), name=f"{key}_onehot")(
+                    tensor
+                ),
+                depth,
+            )
+    return floats, one_hots
 
 
 def build_towers(
@@ -129,10 +150,8 @@ def build_towers(
 ) -> list[keras.Model]:
     """`hparams.towers` towers on the same inputs, each to be trained on its own."""
     inputs = model_inputs(tf_transform_output)
-    return [
-        build_tower(tf_transform_output, inputs, hparams, f"tower_{n}")
-        for n in range(hparams.towers)
-    ]
+    encoded = encode(tf_transform_output, inputs)
+    return [build_tower(inputs, encoded, hparams, f"tower_{n}") for n in range(hparams.towers)]
 
 
 def average(towers: list[keras.Model], hparams: Hyperparameters) -> keras.Model:

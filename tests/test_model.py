@@ -129,3 +129,4 @@ def test_ids_are_embedded_not_fed_one_hot_to_the_first_layer(exported):
     depth = tf_transform_output.vocabulary_size_by_name("payment_type") + features.OOV_BUCKETS
     embed = tower.get_layer("tower_0_payment_type_xf_embed")
     assert embed.kernel.shape == (depth, min(3, depth))
+    assert embed.input.shape[-1] == depth  # fed the one-hot, not the first dense layer

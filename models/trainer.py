@@ -139,10 +139,10 @@ def fit_towers(
 ) -> dict[str, list[float]]:
     """Train the towers side by side for about `steps` batches; their mean curve.
 
-    The towers share inputs but no weights, so one model whose outputs are the
-    towers, with a loss on each, trains each tower exactly as on its own: the
-    loss is a sum, and every tower's gradient is that of its own term. One model
-    means one graph, traced once, instead of one `fit` per tower.
+    The towers share inputs but no weights, so in one model whose outputs are
+    the towers, with a loss on each, every tower's gradient is that of its own
+    loss term: they differ by their initial weights and see the same batches.
+    One model means one graph, traced once, instead of one `fit` per tower.
     """
     side_by_side = keras.Model(inputs=towers[0].input, outputs=[t.output for t in towers])
     side_by_side.compile(

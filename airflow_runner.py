@@ -7,7 +7,7 @@ variables of the same name, else local_runner.py's defaults:
     TAXI_DATA_ROOT       --data-root       CSV files (default: the repo's data/)
     TAXI_OUTPUT_DIR      --output-dir      artifacts, ML Metadata, served model (default: outputs/)
     TAXI_SCHEMA          --schema          curated schema (default: schema/schema.pbtxt)
-    TAXI_TRAIN_STEPS     --train-steps     training steps (default: 1000)
+    TAXI_TRAIN_STEPS     --train-steps     training steps (default: 2000)
     TAXI_EVAL_STEPS      --eval-steps      eval batches for the training curve (default: 50)
     TAXI_SAMPLE_ROWS     --sample-rows     rows of a split statistics and Transform read
                                            (default: 500000; 0: every row)

@@ -43,18 +43,18 @@ def _values(x: tf.Tensor | tf.SparseTensor) -> tf.Tensor:
 
 
 def _standardized(x: tf.Tensor | tf.SparseTensor, log_scale: bool) -> tf.Tensor:
-    """Z-score of `x` over the present training values; missing -> 0 (the mean).
-
-    One analyzer per column (`scale_to_z_score` computes mean and variance in
-    one pass), applied to the present values only, then made dense with 0.
-    """
+    """Z-score of `x` over the present training values; missing -> 0 (the mean)."""
     present = tf.cast(_values(x), tf.float32)
     if log_scale:
         present = tf.math.log1p(tf.maximum(present, 0.0))
-    scaled = tft.scale_to_z_score(present)
+    mean = tft.mean(present)
+    std = tf.sqrt(tft.var(present))
     if isinstance(x, tf.SparseTensor):
-        return _to_dense(tf.SparseTensor(x.indices, scaled, x.dense_shape), 0.0)
-    return scaled
+        x = tf.SparseTensor(x.indices, present, x.dense_shape)
+    else:
+        x = present
+    dense = _to_dense(x, mean)
+    return tf.where(std > 0, (dense - mean) / tf.maximum(std, 1e-12), tf.zeros_like(dense))
 
 
 def _bounded_int(x: tf.Tensor | tf.SparseTensor, size: int) -> tf.Tensor:

@@ -16,7 +16,7 @@ from tfx_bsl.public import tfxio
 
 from metadata import names
 from models import contract, features, signatures
-from models.model import Hyperparameters, average, build_towers
+from models.model import Hyperparameters, build_keras_model
 
 # Written next to the SavedModel so reports can show the training curve.
 HISTORY_FILE = names.HISTORY_FILE  # the report reads it back
@@ -98,7 +98,7 @@ def _shuffled_batches(
 
 
 def run_fn(fn_args: FnArgs) -> None:
-    """Train the towers for about `fn_args.train_steps` batches, then export their average."""
+    """Train for about `fn_args.train_steps` batches, then export the SavedModel."""
     skip_autograph_for_tf_keras()
     hparams = Hyperparameters.from_config(fn_args.custom_config)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
@@ -112,14 +112,19 @@ def run_fn(fn_args: FnArgs) -> None:
     eval_rows = fn_args.eval_steps * hparams.batch_size if fn_args.eval_steps else None
     x_eval, y_eval = _load(fn_args, fn_args.eval_files, tf_transform_output, eval_rows)
     keras.utils.set_random_seed(hparams.seed)
-    towers = build_towers(tf_transform_output, hparams)
+    model = build_keras_model(tf_transform_output, hparams)
     started = time.time()
-    history = fit_towers(towers, hparams, (x_train, y_train), (x_eval, y_eval),
-                         fn_args.train_steps)
-    model = average(towers, hparams)
-    logging.info(
-        "trained %d towers on %d rows in %.1f s", len(towers), len(y_train), time.time() - started
+    train = _shuffled_batches(x_train, y_train, hparams.batch_size, hparams.seed)
+    epochs = min(CURVE_POINTS, fn_args.train_steps)
+    history = model.fit(
+        train,
+        steps_per_epoch=max(1, fn_args.train_steps // epochs),
+        epochs=epochs,
+        validation_data=(x_eval, y_eval),
+        validation_batch_size=4096,
+        verbose=0,
     )
+    logging.info("trained %d rows in %.1f s", len(y_train), time.time() - started)
     started = time.time()
     model.save(
         fn_args.serving_model_dir,
@@ -127,63 +132,7 @@ def run_fn(fn_args: FnArgs) -> None:
         signatures=signatures.signatures(model, tf_transform_output),
     )
     logging.info("exported the SavedModel in %.1f s", time.time() - started)
-    _write_extras(fn_args, history, tf_transform_output)
-
-
-def fit_towers(
-    towers: list[keras.Model],
-    hparams: Hyperparameters,
-    train: tuple[dict[str, np.ndarray], np.ndarray],
-    evaluation: tuple[dict[str, np.ndarray], np.ndarray],
-    steps: int,
-) -> dict[str, list[float]]:
-    """Train the towers side by side for about `steps` batches; their mean curve.
-
-    The towers share inputs but no weights, so in one model whose outputs are
-    the towers, with a loss on each, every tower's gradient is that of its own
-    loss term: they differ by their initial weights and see the same batches.
-    One model means one graph, traced once, instead of one `fit` per tower.
-    """
-    side_by_side = keras.Model(inputs=towers[0].input, outputs=[t.output for t in towers])
-    side_by_side.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=hparams.learning_rate),
-        loss=[keras.losses.BinaryCrossentropy()] * len(towers),
-        metrics=[[keras.metrics.BinaryAccuracy(name="accuracy")] for _ in towers],
-        steps_per_execution=100,
-    )
-    copies = len(towers)
-    batches = _shuffled_batches(*train, hparams.batch_size, hparams.seed).map(
-        lambda x, y: (x, (y,) * copies)
-    )
-    epochs = min(CURVE_POINTS, steps)
-    history = side_by_side.fit(
-        batches,
-        steps_per_epoch=max(1, steps // epochs),
-        epochs=epochs,
-        validation_data=(evaluation[0], [evaluation[1]] * copies),
-        validation_batch_size=4096,
-        verbose=0,
-    ).history
-    return mean_history(history, [t.output_names[0] for t in towers])
-
-
-def mean_history(history: dict[str, list[float]], outputs: list[str]) -> dict[str, list[float]]:
-    """Per-output curves (`<output>_loss`, `val_<output>_accuracy`, ...) averaged
-    over the outputs into one curve per metric (`loss`, `val_accuracy`, ...).
-    A model with a single output names its curves without a prefix already."""
-    if len(outputs) == 1:
-        return {key: [float(v) for v in values] for key, values in history.items()}
-    grouped: dict[str, list[list[float]]] = {}
-    for key, values in history.items():
-        for output in outputs:
-            for prefix in ("", "val_"):
-                if key.startswith(f"{prefix}{output}_"):
-                    metric = prefix + key.removeprefix(f"{prefix}{output}_")
-                    grouped.setdefault(metric, []).append(values)
-    return {
-        metric: [float(np.mean(points)) for points in zip(*curves, strict=True)]
-        for metric, curves in grouped.items()
-    }
+    _write_extras(fn_args, history.history, tf_transform_output)
 
 
 def _write_extras(

@@ -35,9 +35,9 @@ MAX_EVAL_ROWS = 100_000
 # Rows of a split that StatisticsGen and Transform's analyzers read: a larger
 # split is read as a uniform sample of at least this many rows (whole shards of
 # the streaming ExampleGen's output; see pipeline/components/sampling.py). 0
-# reads all. More rows than the Trainer visits (1000 steps of 256 per tower): the
-# scaling, vocabularies and buckets it trains with come from at least as many rows
-# as it trains on, and the gate's noise bars at this size are far below its thresholds.
+# reads all. About as many rows as the Trainer visits (2000 steps of 256): the
+# scaling, vocabularies and buckets it trains with come from as many rows as it
+# trains on, and the gate's noise bars at this size are far below its thresholds.
 SAMPLE_ROWS = 500_000
 
 
@@ -66,13 +66,7 @@ class FeatureSelectionSettings:
     """How the feature-selection step decides which candidate columns the model uses."""
 
     min_presence: float = 0.05  # drop columns present in fewer rows than this
-    # Bits a column must add about the label beyond the strongest column. A
-    # vocabulary column (hundreds of ids the network can memorise) must add more
-    # than a numeric one (one number, or an hour of 24 ids): at 0.008 bits for
-    # both, the hour, distance and coordinates were dropped, and keeping them
-    # raised cross-validated AUC (docs/benchmarks.md, "Quality").
-    min_information: float = 0.008  # vocabulary columns
-    min_numeric_information: float = 0.0015  # numeric and small integer columns
+    min_information: float = 0.008  # bits a column must add beyond the strongest one
     max_rows: int = 200_000  # rows of the train split read to measure information
 
 
@@ -84,7 +78,7 @@ class PipelineConfig:
     output_dir: str = "outputs"
     schema_path: str = str(PROJECT_ROOT / "schema" / "schema.pbtxt")
     pipeline_name: str = PIPELINE_NAME
-    train_steps: int = 1000
+    train_steps: int = 2000
     eval_steps: int = 50
     hyperparameters: dict = field(default_factory=dict)
     thresholds: EvaluationThresholds = field(default_factory=EvaluationThresholds)

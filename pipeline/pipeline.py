@@ -178,7 +178,6 @@ def create_components(config: PipelineConfig) -> list[BaseNode]:
         examples=example_gen.outputs["examples"],
         min_presence=config.selection.min_presence,
         min_information=config.selection.min_information,
-        min_numeric_information=config.selection.min_numeric_information,
         max_rows=config.selection.max_rows,
     ).with_id(names.FEATURE_SELECTION)
     # Nothing downstream of the gate (selection, Transform, Trainer, Pusher)

@@ -62,8 +62,7 @@ def decisions() -> dict[str, fs.Decision]:
         constant={"trip_miles"},
     )
     table = _table(np.random.default_rng(0))
-    result = fs.decide(stats, table, min_presence=0.05, min_information=0.008,
-                       min_numeric_information=0.0015)
+    result = fs.decide(stats, table, min_presence=0.05, min_information=0.008)
     return {d.feature: d for d in result}
 
 
@@ -80,28 +79,8 @@ def test_a_column_informative_beyond_the_anchor_is_kept(decisions):
 def test_noise_is_dropped(decisions):
     hour = decisions["trip_start_hour"]
     assert not hour.selected
-    assert hour.conditional_bits < 0.0015
+    assert hour.conditional_bits < 0.008
     assert "beyond payment_type" in hour.reason
-    assert "for a numeric column" in hour.reason
-
-
-def test_a_vocabulary_column_needs_more_information_than_a_numeric_one():
-    """The same weak signal is kept as a number and dropped as a vocabulary."""
-    rng = np.random.default_rng(3)
-    n = 40_000
-    anchor = rng.integers(1, 3, size=n)  # 1: cash, 2: card
-    label = np.where(anchor == 2, rng.integers(0, 2, size=n), 0)
-    weak = np.where(rng.random(n) < 0.56, label, 1 - label) + 1  # agrees 56 % of the time
-    decisions = [fs.Decision(name, True, "", 1.0, 2, information_bits=bits)
-                 for name, bits in (("payment_type", 0.5), ("pickup_latitude", 0.01),
-                                    ("company", 0.01))]
-    codes = {"payment_type": anchor, "pickup_latitude": weak, "company": weak}
-    fs._apply_information_rule(decisions, codes, label, 0.008, 0.0015)
-    by_name = {d.feature: d for d in decisions}
-    assert 0.0015 < by_name["company"].conditional_bits < 0.008
-    assert by_name["pickup_latitude"].selected
-    assert not by_name["company"].selected
-    assert "(< 0.008 for a vocabulary column)" in by_name["company"].reason
 
 
 def test_rarely_present_and_constant_columns_are_dropped(decisions):

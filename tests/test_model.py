@@ -10,7 +10,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from models import contract, features, signatures
-from models.model import Hyperparameters, average, build_keras_model, build_towers
+from models.model import Hyperparameters, build_keras_model
 from tests.tft_data import analyze_and_transform, csv_rows, to_example
 
 
@@ -102,31 +102,3 @@ def test_transform_signature_yields_the_label_for_evaluation(exported):
         int(r["tips"][0] > features.BIG_TIP_FRACTION * r["fare"][0]) for r in rows[:10]
     ]
     assert out[features.LABEL_KEY].numpy().reshape(-1).tolist() == expected
-
-
-def test_the_exported_model_is_the_average_of_towers_trained_apart(exported):
-    """Towers share inputs but no weights, and the model's answer is their mean."""
-    _, rows, tf_transform_output = exported
-    hparams = Hyperparameters(hidden_units=(8,), towers=3)
-    towers = build_towers(tf_transform_output, hparams)
-    model = average(towers, hparams)
-    weights = [{id(w) for w in t.trainable_weights} for t in towers]
-    assert all(a.isdisjoint(b) for a in weights for b in weights if a is not b)
-    assert len(model.trainable_weights) == sum(len(t.trainable_weights) for t in towers)
-    parsed = tf.io.parse_example(
-        tf.constant([to_example(r) for r in rows[:64]]), tf_transform_output.raw_feature_spec())
-    x = dict(tf_transform_output.transform_features_layer()(parsed))
-    x.pop(features.LABEL_KEY)
-    answers = [t(x).numpy() for t in towers]
-    assert not np.allclose(answers[0], answers[1])  # independently initialised
-    np.testing.assert_allclose(model(x).numpy(), np.mean(answers, axis=0), rtol=1e-6)
-    assert model.output_names == [contract.OUTPUT_KEY]
-
-
-def test_ids_are_embedded_not_fed_one_hot_to_the_first_layer(exported):
-    _, _, tf_transform_output = exported
-    tower = build_towers(tf_transform_output, Hyperparameters(embedding_dim=3, towers=1))[0]
-    depth = tf_transform_output.vocabulary_size_by_name("payment_type") + features.OOV_BUCKETS
-    embed = tower.get_layer("tower_0_payment_type_xf_embed")
-    assert embed.kernel.shape == (depth, min(3, depth))
-    assert embed.input.shape[-1] == depth  # fed the one-hot, not the first dense layer

@@ -88,8 +88,7 @@ def test_the_gate_refuses_the_column_below_the_schemas_presence(statistics):
 
 def test_feature_selection_drops_the_column_present_in_under_5_percent(statistics):
     decisions = {d.feature: d for d in feature_selection.decide(
-        statistics.datasets[0], None, min_presence=0.05, min_information=0.008,
-        min_numeric_information=0.0015)}
+        statistics.datasets[0], None, min_presence=0.05, min_information=0.008)}
     assert not decisions["company"].selected
     assert decisions["company"].reason == "present in 4.0% of rows (< 5%)"
     assert decisions["trip_miles"].presence == pytest.approx(0.5)

@@ -50,30 +50,3 @@ def test_only_the_rows_training_visits_are_loaded(prepared):
     assert len(labels) == 70
     assert all(len(values) == 70 for values in columns.values())
     np.testing.assert_array_equal(labels, [int(r[features.LABEL_KEY]) for r in expected[:70]])
-
-
-def test_the_training_curve_is_the_towers_mean_point_by_point():
-    history = {"loss": [4.0, 1.3], "val_loss": [9.0, 9.0],  # sums over towers: not kept
-               "t0_loss": [1.0, 0.5], "t1_loss": [3.0, 0.8],
-               "val_t0_accuracy": [0.5, 0.9], "val_t1_accuracy": [0.7, 0.8]}
-    mean = trainer.mean_history(history, ["t0", "t1"])
-    assert mean == {"loss": pytest.approx([2.0, 0.65]),
-                    "val_accuracy": pytest.approx([0.6, 0.85])}
-    assert trainer.mean_history({"loss": [1.0]}, ["t0"]) == {"loss": [1.0]}
-
-
-def test_towers_trained_side_by_side_learn_and_report_one_curve(prepared):
-    """Each tower learns (beats the base rate) and the curve has the report's keys."""
-    from models.model import Hyperparameters, build_towers
-
-    fn_args, path, tf_transform_output, _ = prepared
-    x, y = trainer._load(fn_args, [path], tf_transform_output)
-    hparams = Hyperparameters(hidden_units=(16,), towers=2)
-    towers = build_towers(tf_transform_output, hparams)
-    history = trainer.fit_towers(towers, hparams, (x, y), (x, y), steps=200)
-    assert set(history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
-    assert all(len(curve) == trainer.CURVE_POINTS for curve in history.values())
-    base_rate = max(y.mean(), 1 - y.mean())
-    for tower in towers:
-        predicted = tower.predict(x, verbose=0) > 0.5
-        assert (predicted == y.astype(bool)).mean() > base_rate

@@ -6,13 +6,10 @@ Three rules, each explained in the recorded decision:
   * variation: a column with a single distinct value carries nothing;
   * information: the most informative column about the label (the "anchor",
     payment_type on this data) is kept; every other column must add at least
-    `min_information` bits (a vocabulary column) or `min_numeric_information`
-    bits (a numeric or small integer column) about the label *given the
-    anchor* (conditional mutual information of the binned column, missingness
-    included, bias-corrected, on up to `max_rows` training rows). Columns that
-    say little beyond the anchor only let a model overfit: on this data they
-    cost AUC. A vocabulary column has a higher bar because each of its ids is
-    something the network can memorise.
+    `min_information` bits about the label *given the anchor* (conditional
+    mutual information of the binned column, missingness included,
+    bias-corrected, on up to `max_rows` training rows). Columns that say little
+    beyond the anchor only let a model overfit: on this data they cost AUC.
 
 The decision is a `FeatureSelection` artifact (a JSON report, the selected
 names as a custom property) in ML Metadata, plus a `Schema` artifact with the
@@ -133,7 +130,6 @@ def decide(
     table: pa.Table | None,
     min_presence: float,
     min_information: float,
-    min_numeric_information: float,
 ) -> list[Decision]:
     """Apply the three rules to every candidate column (pure: easy to test)."""
     by_name = {f.path.step[0]: f for f in statistics.features}
@@ -156,7 +152,7 @@ def decide(
             decision.information_bits = round(mutual_information_bits(codes[name], label), 5)
         decisions.append(decision)
     if codes:
-        _apply_information_rule(decisions, codes, label, min_information, min_numeric_information)
+        _apply_information_rule(decisions, codes, label, min_information)
     for decision in decisions:
         if decision.selected and not decision.reason:
             decision.reason = "kept: present, varied and informative about the label"
@@ -164,11 +160,7 @@ def decide(
 
 
 def _apply_information_rule(
-    decisions: list[Decision],
-    codes: dict,
-    label: np.ndarray,
-    min_information: float,
-    min_numeric_information: float,
+    decisions: list[Decision], codes: dict, label: np.ndarray, min_information: float
 ) -> None:
     measured = [d for d in decisions if d.feature in codes]
     anchor = max(measured, key=lambda d: d.information_bits)
@@ -180,14 +172,11 @@ def _apply_information_rule(
             continue
         bits = conditional_information_bits(codes[decision.feature], label, codes[anchor.feature])
         decision.conditional_bits = round(bits, 5)
-        is_vocabulary = decision.feature in features.VOCAB_FEATURES
-        bar = min_information if is_vocabulary else min_numeric_information
-        if bits < bar:
+        if bits < min_information:
             decision.selected = False
-            kind = "a vocabulary column" if is_vocabulary else "a numeric column"
             decision.reason = (
                 f"adds {bits:.4f} bits about the label beyond {anchor.feature} "
-                f"(< {bar} for {kind})"
+                f"(< {min_information})"
             )
         else:
             decision.reason = f"kept: adds {bits:.4f} bits about the label beyond {anchor.feature}"
@@ -269,7 +258,6 @@ def FeatureSelectionComponent(  # noqa: N802 - TFX components are named like cla
     selection: OutputArtifact[FeatureSelection],
     min_presence: Parameter[float] = 0.05,
     min_information: Parameter[float] = 0.008,
-    min_numeric_information: Parameter[float] = 0.0015,
     max_rows: Parameter[int] = 200_000,
 ) -> None:
     """Pick the model's input columns from train-split statistics and rows."""
@@ -280,9 +268,7 @@ def FeatureSelectionComponent(  # noqa: N802 - TFX components are named like cla
         os.path.join(artifact_utils.get_split_uri([statistics], "train"), "FeatureStats.pb")
     )
     table = _read_table(examples, curated, max_rows)
-    decisions = decide(
-        stats_list.datasets[0], table, min_presence, min_information, min_numeric_information
-    )
+    decisions = decide(stats_list.datasets[0], table, min_presence, min_information)
     io_utils.write_pbtxt_file(
         os.path.join(transform_schema.uri, SCHEMA_FILE), selected_schema(curated, decisions)
     )

@@ -7,13 +7,13 @@ import sys
 import time
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def build_parser(description: str = "Run the Chicago Taxi TFX pipeline locally with Beam's "
+                                    "direct runner.") -> argparse.ArgumentParser:
+    """The local run's options; the Luigi runner and the Airflow DAG file read the same ones."""
     from pipeline.configs import PipelineConfig
 
     defaults = PipelineConfig()
-    parser = argparse.ArgumentParser(
-        description="Run the Chicago Taxi TFX pipeline locally with Beam's direct runner.",
-    )
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--data-root", default=defaults.data_root,
                         help="folder of CSV files to train on (default: the repo's data/)")
     parser.add_argument("--output-dir", default=defaults.output_dir,
@@ -44,7 +44,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--verbose", action="store_true",
                         help="show TensorFlow, Beam and absl output on the terminal instead "
                              "of writing it to <output-dir>/logs/")
-    return parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -60,6 +60,10 @@ GATE_REPORT_FILE = "validation.json"  # ValidatedStatistics: what was compared, 
 SELECTION_REPORT_FILE = "feature_selection.json"  # FeatureSelection: every decision, label counts
 HISTORY_FILE = "training_history.json"  # ModelRun: the Keras training history
 
+# -- the first words of the validation gate's refusal (pipeline/components/gate.py): runners
+# that only see a failed node's text (Luigi, the node runner) recognise a refusal by them.
+GATE_FIRST_LINE = "Data validation failed"
+
 # -- execution states, as every tool prints them ----------------------------------------------
 _Execution = metadata_store_pb2.Execution
 STATE_NAMES = {

@@ -5,7 +5,8 @@ enough while one machine runs the pipeline. A team whose runs execute on
 several machines (Airflow workers) needs a store they all reach; TFX supports
 MySQL for that (MariaDB works too). `--metadata-mysql HOST:PORT/DB` selects it;
 the user and password come from the environment (`MLMD_MYSQL_USER`,
-`MLMD_MYSQL_PASSWORD`) so they never appear on a command line or in output.
+`MLMD_MYSQL_PASSWORD`) so they never appear on a command line, in output or in
+a compiled pipeline; `MLMD_MYSQL_SSL_CA` names a CA file for TLS connections.
 
 A "location" is what callers pass around: a SQLite path (str) or a MySQL
 `ConnectionConfig`. The runner, `review.lineage`, `review.report`,
@@ -30,6 +31,9 @@ from ml_metadata.proto import metadata_store_pb2
 SQLITE_FILENAME = "metadata.sqlite"
 USER_ENV = "MLMD_MYSQL_USER"
 PASSWORD_ENV = "MLMD_MYSQL_PASSWORD"
+# A CA certificate file: connect over TLS and verify the server against it
+# (Azure Database for MySQL refuses connections without TLS).
+SSL_CA_ENV = "MLMD_MYSQL_SSL_CA"
 DEFAULT_USER = "root"
 _MYSQL_SPEC = re.compile(r"^(?P<host>[^:/\s]+):(?P<port>\d{1,5})/(?P<database>[A-Za-z0-9_$]+)$")
 
@@ -73,6 +77,10 @@ def mysql_connection_config(
     password = env.get(PASSWORD_ENV)
     if password:
         config.mysql.password = password
+    ca_file = env.get(SSL_CA_ENV)
+    if ca_file:
+        config.mysql.ssl_options.ca = ca_file
+        config.mysql.ssl_options.verify_server_cert = True
     return config
 
 
@@ -159,7 +167,8 @@ def add_cli_option(parser: argparse.ArgumentParser) -> None:
         "--metadata-mysql", default=None, metavar="HOST:PORT/DB",
         help=f"keep ML Metadata in this MySQL/MariaDB database instead of "
              f"<output-dir>/{SQLITE_FILENAME}; user and password from ${USER_ENV} "
-             f"(default {DEFAULT_USER}) and ${PASSWORD_ENV}",
+             f"(default {DEFAULT_USER}) and ${PASSWORD_ENV}; TLS with the CA file "
+             f"${SSL_CA_ENV}",
     )
 
 

@@ -139,3 +139,31 @@ def default_beam_args(input_bytes: int, cores: int | None = None) -> list[str]:
         return ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
     workers = cores or os.cpu_count() or 1
     return ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
+
+
+def config_to_json(config: PipelineConfig) -> str:
+    """`config` as JSON text, for a process that compiles or runs the same pipeline."""
+    import dataclasses
+    import json
+
+    return json.dumps(dataclasses.asdict(config), indent=2, sort_keys=True)
+
+
+def config_from_json(text: str) -> PipelineConfig:
+    """The `PipelineConfig` `config_to_json` wrote (tuples come back as tuples)."""
+    import dataclasses
+    import json
+
+    data = json.loads(text)
+    nested = {"thresholds": EvaluationThresholds, "selection": FeatureSelectionSettings}
+    values = {}
+    for f in dataclasses.fields(PipelineConfig):
+        if f.name not in data:
+            continue
+        value = data[f.name]
+        if f.name in nested:
+            value = nested[f.name](**value)
+        elif isinstance(value, list):
+            value = tuple(value)
+        values[f.name] = value
+    return PipelineConfig(**values)

@@ -36,7 +36,7 @@ from pipeline.components.csv_example_gen import SPLIT_ROWS_PROPERTY
 REPORT_FILE = names.GATE_REPORT_FILE  # read back by local.summary and the report
 _STATS_FILE = "FeatureStats.pb"
 _ANOMALIES_FILE = "SchemaDiff.pb"
-GATE_FIRST_LINE = "Data validation failed"
+GATE_FIRST_LINE = names.GATE_FIRST_LINE
 
 
 class ValidatedStatistics(standard_artifacts.ExampleStatistics):

@@ -1,0 +1,39 @@
+"""Run the whole pipeline on Luigi, one task per TFX node: `python luigi_runner.py --help`.
+
+The local runner's options (same parser, preflight, lock, progress lines,
+summary and report), plus Luigi's own: `--workers N` and `--scheduler-url URL`
+for a central `luigid`. orchestrators/luigi_run.py does the work.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import local_runner
+
+
+def build_parser():
+    parser = local_runner.build_parser(
+        "Run the Chicago Taxi TFX pipeline on Luigi: one Luigi task per TFX node, each "
+        "run by TFX's portable launcher in its own process."
+    )
+    parser.add_argument("--workers", type=int, default=1,
+                        help="Luigi workers, i.e. nodes run at once (default: 1; more than one "
+                             "needs --metadata-mysql)")
+    parser.add_argument("--scheduler-url", default=None, metavar="URL",
+                        help="a central Luigi scheduler (luigid), e.g. http://localhost:8082/ "
+                             "(default: Luigi's local scheduler in this process)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    started = time.time()
+    from orchestrators import luigi_run
+
+    return luigi_run.run_with_luigi(args, started)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -194,14 +194,15 @@ def run_with_luigi(args: argparse.Namespace, started: float) -> int:
                                                             width=width), plan.order
                 result = build(plan, run_id, run_dir, args)
                 _printer = None
+                if result.status in _SUCCESS:
+                    from local import summary as run_summary
+                    from review import report
+
+                    summary = run_summary.summarize(config.metadata_location, run_id)
+                    report_path, problem = report.try_write_report(
+                        config.output_dir, run_id, config.metadata_location)
             if result.status not in _SUCCESS:
                 return _report_failure(config, run_dir, result, log_path)
-            from local import summary as run_summary
-            from review import report
-
-            summary = run_summary.summarize(config.metadata_location, run_id)
-            report_path, problem = report.try_write_report(
-                config.output_dir, run_id, config.metadata_location)
     except (preflight.InputError, RunLockedError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

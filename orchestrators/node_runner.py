@@ -199,9 +199,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="read the run id from this environment variable (e.g. Azure ML's "
                              "AZUREML_ROOT_RUN_ID, the pipeline job's id)")
     store.add_cli_option(parser)
-    parser.add_argument("--mounted-at", metavar="PATH",
-                        help="fail unless PATH is the output folder the pipeline was compiled "
-                             "for (artifact URIs in ML Metadata must not move between tasks)")
+    parser.add_argument("--artifacts-mount", metavar="PATH",
+                        help="where this task's orchestrator mounted the artifact folder; "
+                             "linked at the output folder the pipeline was compiled for, so "
+                             "artifact URIs in ML Metadata are the same in every task")
     parser.add_argument("--after", action="append", default=[], metavar="FOLDER",
                         help="an upstream task's --outcome-dir: refuse to start unless it "
                              "completed (repeatable)")
@@ -212,12 +213,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _check_mount(ir, mounted_at: str | None) -> None:
-    if mounted_at and os.path.realpath(mounted_at) != os.path.realpath(output_dir_of(ir)):
+def link_mount(ir, mount: str | None) -> None:
+    """Make the compiled output folder lead to `mount` (a symlink), or fail in one line.
+
+    Orchestrators such as Azure ML mount a task's storage where they choose; the
+    artifact URIs ML Metadata records must not depend on it.
+    """
+    if not mount:
+        return
+    stable = output_dir_of(ir)
+    if os.path.realpath(mount) == os.path.realpath(stable):
+        return
+    if os.path.exists(stable) and not os.path.islink(stable):
         raise NodeRunnerError(
-            f"the artifact folder is mounted at {mounted_at}, but the pipeline was compiled "
-            f"for {output_dir_of(ir)}: artifact URIs would differ between tasks"
+            f"the artifact folder is mounted at {mount}, but the pipeline was compiled for "
+            f"{stable}, which is a real folder here: artifact URIs would differ between tasks"
         )
+    os.makedirs(os.path.dirname(stable) or ".", exist_ok=True)
+    link = f"{stable}.{os.getpid()}.link"
+    os.symlink(os.path.abspath(mount), link)
+    os.replace(link, stable)  # atomic, also over a stale link of an earlier task
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -229,12 +244,12 @@ def main(argv: list[str] | None = None) -> int:
 
         ir = ir_file.load(args.ir)
         _node(ir, args.node)
-        _check_mount(ir, args.mounted_at)
+        link_mount(ir, args.artifacts_mount)
         check_after(args.after)
         run_id = run_id_from(args)
         where = metadata_location(ir, args.metadata_mysql)
         store.check_reachable(where)
-    except (NodeRunnerError, ValueError, store.MetadataConnectionError) as error:
+    except (NodeRunnerError, ValueError, OSError, store.MetadataConnectionError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     with progress.quiet_output(args.log) if args.log else contextlib.nullcontext(sys.stdout):

@@ -100,6 +100,9 @@ class PipelineConfig:
     # Local runs keep ML Metadata in SQLite under output_dir; on Kubeflow the
     # cluster provides it, so the orchestrator's runner sets this to False.
     local_metadata: bool = True
+    # Where the image's copy of the schema (schema_path) can be read at compile time, when
+    # schema_path exists only inside the image: its digest re-imports a changed schema.
+    schema_digest_path: str | None = None
     # "HOST:PORT/DB": keep ML Metadata in MySQL/MariaDB instead (credentials
     # from the environment, see metadata/store.py); None: SQLite under output_dir.
     metadata_mysql: str | None = None

@@ -129,10 +129,12 @@ def schema_import(config: PipelineConfig) -> ContentImportSchemaGen:
     """ImportSchemaGen of the curated schema, re-run whenever its content changes.
 
     Locally the schema's digest is a parameter (pipeline/components/schema_import.py),
-    so an edited schema.pbtxt is imported again; remote runs read it from the
-    pipeline image, which changes with it.
+    so an edited schema.pbtxt is imported again; so it is on Azure ML, from the
+    local copy of the image's schema (`schema_digest_path`). Kubeflow runs read
+    it from the pipeline image, which changes with it.
     """
-    digest = schema_digest(config.schema_path) if config.local_metadata else None
+    source = config.schema_digest_path or (config.schema_path if config.local_metadata else None)
+    digest = schema_digest(source) if source else None
     return ContentImportSchemaGen(
         schema_file=config.schema_path, schema_sha256=digest
     ).with_id(names.IMPORT_SCHEMA_GEN)

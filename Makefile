@@ -12,7 +12,12 @@ ARGS ?=
 AIRFLOW_VENV := .venv-airflow
 AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed-$(shell cat requirements.lock requirements-airflow.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install run test test-fast lint lock bench clean image airflow
+# The optional Azure ML extra (azure-ai-ml v2) builds and submits job files only: its own
+# small venv with nothing of requirements.lock (its OpenTelemetry pins do not fit).
+AZUREML_VENV := .venv-azureml
+AZUREML_STAMP := $(AZUREML_VENV)/.installed-$(shell cat requirements-azureml.lock | cksum | cut -d' ' -f1)
+
+.PHONY: install run test test-fast lint lock bench clean image airflow azureml
 
 install: $(STAMP)
 
@@ -37,6 +42,16 @@ $(AIRFLOW_STAMP): requirements.lock requirements-airflow.lock pyproject.toml
 	$(AIRFLOW_VENV)/bin/python -m pip install --quiet --no-deps -r requirements-airflow.lock
 	$(AIRFLOW_VENV)/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	@rm -f $(AIRFLOW_VENV)/.installed-* && touch $@
+
+# .venv-azureml: azure-ai-ml and azure-identity, pinned in requirements-azureml.lock.
+azureml: $(AZUREML_STAMP)
+
+$(AZUREML_STAMP): requirements-azureml.lock
+	@test -n "$(PYTHON)" || { echo "error: Python 3.10 not found; set PYTHON=/path/to/python3.10" >&2; exit 1; }
+	@test -x $(AZUREML_VENV)/bin/python || $(PYTHON) -m venv $(AZUREML_VENV)
+	$(AZUREML_VENV)/bin/python -m pip install --quiet --upgrade "pip<27"
+	$(AZUREML_VENV)/bin/python -m pip install --quiet --no-deps -r requirements-azureml.lock
+	@rm -f $(AZUREML_VENV)/.installed-* && touch $@
 
 run: install
 	$(BIN)/python local_runner.py $(ARGS)

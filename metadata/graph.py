@@ -162,10 +162,19 @@ class MetadataGraph:
         self._events: dict[int, list[metadata_store_pb2.Event]] = {}
 
     # -- runs and executions ---------------------------------------------------
+    def _run_contexts(self) -> dict[str, metadata_store_pb2.Context]:
+        """Run id -> its context, for both layouts TFX records runs in (see names.py)."""
+        runs = {c.name: c for c in self.store.get_contexts_by_type(names.RUN_CONTEXT)}
+        for context in self.store.get_contexts_by_type(names.LEGACY_RUN_CONTEXT):
+            value = context.properties.get(names.LEGACY_RUN_ID)
+            runs.setdefault(value.string_value if value else context.name, context)
+        return runs
+
     def run_ids(self) -> list[str]:
-        """Pipeline run ids, oldest first."""
-        contexts = self.store.get_contexts_by_type(names.RUN_CONTEXT)
-        return [c.name for c in sorted(contexts, key=lambda c: c.create_time_since_epoch)]
+        """Pipeline run ids, oldest first, whichever runner recorded them."""
+        contexts = self._run_contexts()
+        return sorted(contexts, key=lambda r: (contexts[r].create_time_since_epoch,
+                                               contexts[r].id))
 
     def latest_run_id(self, run_id: str | None = None) -> str:
         """`run_id`, or the latest run when None; NotRecordedError when nothing ran."""
@@ -177,6 +186,8 @@ class MetadataGraph:
     def run_executions(self, run_id: str) -> list[metadata_store_pb2.Execution]:
         """The run's executions in start order; NotRecordedError for an unknown run."""
         context = self.store.get_context_by_type_and_name(names.RUN_CONTEXT, run_id)
+        if context is None:
+            context = self._run_contexts().get(run_id)
         if context is None:
             raise NotRecordedError(f"no run {run_id!r} in {self.path}; runs: {self.run_ids()}")
         executions = self.store.get_executions_by_context(context.id)
@@ -215,11 +226,17 @@ class MetadataGraph:
     def component(self, execution: metadata_store_pb2.Execution) -> str:
         """The pipeline node id ("Trainer", "FeatureSelection", ...)."""
         found = self._context_names(execution.id, names.NODE_CONTEXT)
-        return found[0].split(".", 1)[-1] if found else "?"
+        if found:
+            return found[0].split(".", 1)[-1]
+        legacy = execution.properties.get(names.LEGACY_COMPONENT_ID)
+        return legacy.string_value if legacy is not None else "?"
 
     def run_of(self, execution: metadata_store_pb2.Execution) -> str:
         found = self._context_names(execution.id, names.RUN_CONTEXT)
-        return found[0] if found else "?"
+        if found:
+            return found[0]
+        legacy = execution.properties.get(names.LEGACY_RUN_ID)
+        return legacy.string_value if legacy is not None else "?"
 
     # -- events and artifacts ----------------------------------------------------
     def events(self, execution_id: int) -> list[metadata_store_pb2.Event]:

@@ -25,8 +25,14 @@ EVALUATOR = "Evaluator"
 PUSHER = "Pusher"
 
 # -- context types TFX records each execution under -----------------------------------------
+# IR-based runners (LocalDagRunner, the node runner under Luigi and Azure ML, Kubeflow):
 RUN_CONTEXT = "pipeline_run"
 NODE_CONTEXT = "node"
+# TFX's older launcher, which AirflowDagRunner still uses: a "run" context named
+# "<pipeline>.<run id>", and the run id and node id as properties of each execution.
+LEGACY_RUN_CONTEXT = "run"
+LEGACY_RUN_ID = "run_id"
+LEGACY_COMPONENT_ID = "component_id"
 
 # -- artifact types and the output keys they are published under ----------------------------
 EXAMPLES = "Examples"

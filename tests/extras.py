@@ -21,6 +21,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 AIRFLOW_VENV = ROOT / ".venv-airflow"
+AZUREML_VENV = ROOT / ".venv-azureml"
 REQUIRE_ENV = "TAXI_REQUIRE_EXTRAS"
 
 
@@ -39,6 +40,14 @@ def airflow_python() -> Path:
     return python
 
 
+def azureml_python() -> Path:
+    """The Python of the Azure ML extra's venv built by `make azureml`."""
+    python = AZUREML_VENV / "bin" / "python"
+    if not python.exists():
+        unavailable(f"the Azure ML extra is not installed ({python} missing): run `make azureml`")
+    return python
+
+
 @dataclass(frozen=True)
 class MariaDB:
     """A running private server and an account on it with a password."""
@@ -49,6 +58,8 @@ class MariaDB:
     password: str
     socket: Path
     admin: tuple[str, ...]  # the `mariadb` client as root over the private socket
+    ca_file: Path  # the self-signed CA of the server's TLS certificate
+    tls_user: str = "mlmd_tls"  # may only log in over TLS (REQUIRE SSL)
 
     def sql(self, statement: str) -> str:
         return subprocess.run(
@@ -63,6 +74,31 @@ class MariaDB:
     @property
     def env(self) -> dict[str, str]:
         return {"MLMD_MYSQL_USER": self.user, "MLMD_MYSQL_PASSWORD": self.password}
+
+    @property
+    def tls_env(self) -> dict[str, str]:
+        """The TLS-only account, with the CA that verifies the server (as on Azure)."""
+        return {"MLMD_MYSQL_USER": self.tls_user, "MLMD_MYSQL_PASSWORD": self.password,
+                "MLMD_MYSQL_SSL_CA": str(self.ca_file)}
+
+
+def make_tls_certificates(folder: Path) -> tuple[Path, Path, Path]:
+    """A throw-away CA and a server certificate for 127.0.0.1 signed by it (openssl)."""
+    ca_key, ca, key, csr, cert = (folder / n for n in
+                                  ("ca.key", "ca.pem", "server.key", "server.csr", "server.pem"))
+    ext = folder / "san.ext"
+    ext.write_text("subjectAltName=IP:127.0.0.1\n")
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(ca_key),
+            "-out", str(ca), "-days", "2", "-subj", "/CN=taxi-test-ca")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(csr),
+            "-subj", "/CN=127.0.0.1")
+    openssl("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key),
+            "-CAcreateserial", "-out", str(cert), "-days", "2", "-extfile", str(ext))
+    return ca, cert, key
 
 
 def _tool(*names: str) -> str | None:
@@ -92,7 +128,11 @@ def _wait_until_up(process: subprocess.Popen, sock: Path, log: Path, timeout: fl
 
 @pytest.fixture(scope="session")
 def mariadb(tmp_path_factory) -> Iterator[MariaDB]:
-    """A MariaDB server of its own, in a temporary folder, on a loopback port; stopped after."""
+    """A MariaDB server of its own, in a temporary folder, on a loopback port; stopped after.
+
+    It speaks TLS with a certificate from a CA made for it; one of its two
+    accounts may only log in over TLS.
+    """
     server = _tool("mariadbd", "mysqld")
     install_db = _tool("mariadb-install-db", "mysql_install_db")
     client = _tool("mariadb", "mysql")
@@ -106,21 +146,24 @@ def mariadb(tmp_path_factory) -> Iterator[MariaDB]:
          "--auth-root-authentication-method=socket", "--skip-test-db"],
         check=True, capture_output=True, text=True,
     )
+    ca, cert, key = make_tls_certificates(home)
     port = _free_port()
     with open(log, "w") as log_file:
         process = subprocess.Popen(
             [server, "--no-defaults", f"--datadir={data}", f"--socket={sock}",
              f"--port={port}", "--bind-address=127.0.0.1", f"--user={user}",
              f"--pid-file={home / 'mysqld.pid'}", "--skip-log-bin",
-             "--innodb-buffer-pool-size=64M"],
+             "--innodb-buffer-pool-size=64M",
+             f"--ssl-ca={ca}", f"--ssl-cert={cert}", f"--ssl-key={key}"],
             stdout=log_file, stderr=subprocess.STDOUT,
         )
     try:
         _wait_until_up(process, sock, log, timeout=60)
         db = MariaDB("127.0.0.1", port, "mlmd", "mlmd-test-Pw", sock,
-                     (client, "--no-defaults", f"--socket={sock}", "-u", "root"))
-        db.sql(f"CREATE USER '{db.user}'@'127.0.0.1' IDENTIFIED BY '{db.password}';"
-               f"GRANT ALL ON *.* TO '{db.user}'@'127.0.0.1'")
+                     (client, "--no-defaults", f"--socket={sock}", "-u", "root"), ca)
+        for user, tls in ((db.user, ""), (db.tls_user, " REQUIRE SSL")):
+            db.sql(f"CREATE USER '{user}'@'127.0.0.1' IDENTIFIED BY '{db.password}'{tls};"
+                   f"GRANT ALL ON *.* TO '{user}'@'127.0.0.1'")
         yield db
     finally:
         process.terminate()

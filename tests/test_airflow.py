@@ -24,6 +24,7 @@ from metadata.store import open_store
 from pipeline.configs import PipelineConfig
 from tests.conftest import DATA, ROOT
 from tests.extras import airflow_python
+from tests.review_checks import check_review_tools
 
 # Every test here loads or runs the pipeline as an Airflow DAG.
 pytestmark = pytest.mark.e2e
@@ -174,6 +175,13 @@ def test_the_second_run_is_cached(airflow: Airflow, two_runs):
     assert set(second.states.values()) == {"success"}, second.states
     recorded = executions_by_run(airflow.output_dir)[second.run_id]
     assert {recorded[c] for c in CACHEABLE} == {"cached"}, recorded
+
+
+def test_review_tools_read_the_airflow_run(airflow: Airflow, two_runs):
+    first, _ = two_runs
+    (served,) = [p for p in (airflow.output_dir / "serving_model" / DAG_ID).iterdir()
+                 if p.name.isdigit()]
+    check_review_tools(airflow.output_dir, first.run_id, DATA, served)
 
 
 def test_bad_data_fails_the_gate_and_nothing_downstream_runs(

@@ -1,6 +1,8 @@
 """The packages depend on each other one way, and the readers do not load TensorFlow.
 
-    runners (local_runner.py, kubeflow_runner.py, airflow_runner.py)
+    runners (local_runner.py, kubeflow_runner.py, airflow_runner.py, luigi_runner.py,
+             azureml_runner.py)
+      -> orchestrators (one node per task: Luigi, Azure ML)
       -> local (running) -> review (the report at the end of a run)
       -> pipeline (DAG, settings, compile) -> pipeline.components -> serving -> models
     metadata (ML Metadata names and reading) is below all of them but models.trainer,
@@ -21,7 +23,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("models", "metadata", "serving", "pipeline.components", "pipeline", "review", "local")
+PACKAGES = ("models", "metadata", "serving", "pipeline.components", "pipeline", "review", "local",
+            "orchestrators")
 # Package -> the project packages its modules may import.
 ALLOWED = {
     "metadata": set(),
@@ -31,13 +34,17 @@ ALLOWED = {
     "pipeline": {"pipeline.components", "models", "metadata"},
     "review": {"metadata", "models"},
     "local": {"pipeline", "pipeline.components", "review", "metadata", "models"},
+    "orchestrators": {"local", "pipeline", "pipeline.components", "review", "metadata",
+                      "models"},
 }
 # (package, imported package): allowed only inside a function, with the reason.
 LAZY_ONLY = {
     ("review", "pipeline.components"): "a refused run's findings, recomputed by the gate itself",
 }
 READERS = ("review.report", "review.lineage", "review.schema_draft", "local.summary",
-           "metadata.graph", "metadata.evaluation", "metadata.artifacts")
+           "metadata.graph", "metadata.evaluation", "metadata.artifacts",
+           # forks Luigi workers: must not have loaded TensorFlow
+           "orchestrators.luigi_run")
 
 
 def _package(module: str) -> str | None:
@@ -65,7 +72,8 @@ def _imports(path: Path) -> list[tuple[str, bool]]:
 
 def _modules() -> list[tuple[str, Path]]:
     result = []
-    for package in ("models", "metadata", "serving", "pipeline", "review", "local"):
+    for package in ("models", "metadata", "serving", "pipeline", "review", "local",
+                    "orchestrators"):
         for path in sorted((ROOT / package).rglob("*.py")):
             dotted = ".".join(path.relative_to(ROOT).with_suffix("").parts)
             result.append((dotted.removesuffix(".__init__"), path))

@@ -38,6 +38,11 @@ def build_parser(description: str = "Run the Chicago Taxi TFX pipeline locally w
     parser.add_argument("--allow-anomaly", action="append", default=[], metavar="FEATURE[:TYPE]",
                         help="let the validation gate pass this anomaly (a feature, or "
                              "feature:ANOMALY_TYPE as printed by the gate); repeatable")
+    parser.add_argument("--from", dest="from_node", metavar="NODE",
+                        help="run only from this node on (e.g. Trainer), on what the latest "
+                             "earlier run recorded for the nodes before it")
+    parser.add_argument("--to", dest="to_node", metavar="NODE",
+                        help="run only up to this node (e.g. Evaluator)")
     from metadata import store
 
     store.add_cli_option(parser)

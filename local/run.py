@@ -123,6 +123,21 @@ def report_after_refusal(output_dir: str, log_path: str | None) -> None:
         print(f"warning: no report written: {problem}", file=sys.stderr)
 
 
+def partial_run_options(args: argparse.Namespace):
+    """TFX's RunOptions for `--from` / `--to`, None for a whole run.
+
+    TFX's partial run (`partial_run_utils`) runs the nodes between the two
+    and gives them the outputs the latest earlier run recorded for the nodes
+    it leaves out.
+    """
+    start, end = getattr(args, "from_node", None), getattr(args, "to_node", None)
+    if not start and not end:
+        return None
+    from tfx.orchestration.pipeline import RunOptions
+
+    return RunOptions(from_nodes=[start] if start else None, to_nodes=[end] if end else None)
+
+
 def run_locally(args: argparse.Namespace, started: float) -> int:
     """Run the pipeline for `args`; 0 when the run completed, 1 otherwise."""
     log_path = config = None
@@ -146,7 +161,7 @@ def run_locally(args: argparse.Namespace, started: float) -> int:
             with progress.track_components(
                 console, config.metadata_location, [c.id for c in pipeline.components]
             ):
-                LocalDagRunner().run(pipeline)
+                LocalDagRunner().run(pipeline, run_options=partial_run_options(args))
             summary = run_summary.summarize(config.metadata_location)
             from review import report
 

@@ -34,6 +34,10 @@ PASSWORD_ENV = "MLMD_MYSQL_PASSWORD"
 # A CA certificate file: connect over TLS and verify the server against it
 # (Azure Database for MySQL refuses connections without TLS).
 SSL_CA_ENV = "MLMD_MYSQL_SSL_CA"
+# "0": encrypt without verifying the server's certificate. ML Metadata 1.16's bundled MariaDB
+# Connector/C refused a valid certificate (one openssl and the mariadb client accept) with
+# verification on, and with it off accepts any CA: docs/orchestrators.md.
+SSL_VERIFY_ENV = "MLMD_MYSQL_SSL_VERIFY"
 DEFAULT_USER = "root"
 _MYSQL_SPEC = re.compile(r"^(?P<host>[^:/\s]+):(?P<port>\d{1,5})/(?P<database>[A-Za-z0-9_$]+)$")
 
@@ -80,7 +84,7 @@ def mysql_connection_config(
     ca_file = env.get(SSL_CA_ENV)
     if ca_file:
         config.mysql.ssl_options.ca = ca_file
-        config.mysql.ssl_options.verify_server_cert = True
+        config.mysql.ssl_options.verify_server_cert = env.get(SSL_VERIFY_ENV, "1") != "0"
     return config
 
 

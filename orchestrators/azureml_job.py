@@ -43,6 +43,7 @@ from orchestrators.ir import Plan, load_plan
 RUN_ID_ENV = "AZUREML_ROOT_RUN_ID"
 SECRET_ENVS = ("MLMD_MYSQL_USER", "MLMD_MYSQL_PASSWORD")
 CA_ENV = "MLMD_MYSQL_SSL_CA"
+VERIFY_ENV = "MLMD_MYSQL_SSL_VERIFY"
 OUTCOME = "outcome"
 ARTIFACTS = "artifacts"
 PIPELINE_IR = "pipeline_ir"
@@ -58,6 +59,7 @@ class JobSettings:
     compute: str = "cpu-cluster"
     node_compute: dict[str, str] = field(default_factory=dict)  # node id -> compute target
     ssl_ca: str | None = None  # CA file path inside the step, for TLS to MySQL
+    ssl_verify: bool = True  # False: encrypt without verifying the server (metadata/store.py)
     experiment_name: str = "chicago-taxi"
     ir_file: str = "./pipeline.pb"  # next to the job YAML; uploaded on submit
 
@@ -89,6 +91,8 @@ def build_job(plan: Plan, settings: JobSettings, secrets: dict[str, str] | None 
 
     environment = Environment(image=settings.image)
     variables = {CA_ENV: settings.ssl_ca} if settings.ssl_ca else {}
+    if settings.ssl_ca and not settings.ssl_verify:
+        variables[VERIFY_ENV] = "0"
     variables.update(secrets or {})
 
     def step(node: str, upstream: list[str]):

@@ -51,6 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--ssl-ca", metavar="PATH",
                       help="CA file inside the step's image for TLS to MySQL (Azure Database "
                            "for MySQL requires TLS), set as $" + store.SSL_CA_ENV)
+    comp.add_argument("--no-ssl-verify", action="store_true",
+                      help="encrypt the MySQL connection without verifying the server's "
+                           "certificate (see docs/orchestrators.md: ML Metadata 1.16's client "
+                           "may refuse a valid one)")
     comp.add_argument("--datastore-path", default=DEFAULT_DATASTORE_PATH,
                       help="the datastore folder every step mounts read-write: data/, "
                            "pipeline_root/, serving_model/ (default: %(default)s)")
@@ -134,6 +138,7 @@ def compile_job(args: argparse.Namespace) -> str:
         image=args.image, datastore_path=args.datastore_path,
         metadata_mysql=args.metadata_mysql, compute=args.compute,
         node_compute=_node_compute(args.node_compute), ssl_ca=args.ssl_ca,
+        ssl_verify=not args.no_ssl_verify,
         experiment_name=args.experiment, ir_file=f"./{ir_file.IR_FILE}",
     )
     unknown = set(settings.node_compute)

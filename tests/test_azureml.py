@@ -52,7 +52,8 @@ for name, step in job.jobs.items():
     steps[name] = {"node": step.display_name or step.component.display_name,
                    "upstream": upstream, "compute": step.compute,
                    "deterministic": step.component.is_deterministic,
-                   "command": step.component.command, "image": step.environment.image}
+                   "command": step.component.command, "image": step.environment.image,
+                   "env": dict(step.environment_variables or {})}
 print(json.dumps({"steps": steps, "force_rerun": job.settings.force_rerun,
                   "ir": str(job.inputs["pipeline_ir"].path)}))
 """
@@ -100,6 +101,9 @@ def test_the_job_loads_with_azure_ml_and_its_steps_follow_the_pipeline(compiled:
     assert {s["node"]: s["compute"] for s in steps.values()} == {
         n: "gpu-cluster" if n == "Trainer" else "cpu-cluster" for n in expected}
     assert {s["image"] for s in steps.values()} == {"example.azurecr.io/chicago-taxi:v1"}
+    # TLS to MySQL with the CA file the job names; the server's certificate verified.
+    assert all(s["env"] == {"MLMD_MYSQL_SSL_CA": "/etc/ssl/certs/azure-mysql-ca.pem"}
+               for s in steps.values())
     for step in steps.values():
         assert "--run-id-env AZUREML_ROOT_RUN_ID" in step["command"]
         assert f"--node {step['node']} " in step["command"]
@@ -170,11 +174,13 @@ def emulated(mariadb: MariaDB, tmp_path_factory) -> EmulatedJobs:  # noqa: F811
     shutil.copy(DATA / "data.csv", data / "data.csv")
     job_dir = home / "job"
     compiled = compile_job(job_dir, mysql, "--mount-path", str(mount), "--ssl-ca",
-                           str(mariadb.ca_file), "--image-project-dir", str(ROOT), *STEPS)
+                           str(mariadb.ca_file), "--no-ssl-verify", "--image-project-dir",
+                           str(ROOT), *STEPS)
     assert compiled.returncode == 0, compiled.stderr[-3000:]
-    secrets = {k: v for k, v in mariadb.tls_env.items() if k != "MLMD_MYSQL_SSL_CA"}
-    env = {**os.environ, **secrets}  # what `submit` passes to every step
-    env.pop("MLMD_MYSQL_SSL_CA", None)  # only the job's own setting names the CA
+    secrets = {k: v for k, v in mariadb.tls_env.items() if k.startswith("MLMD_MYSQL_") and
+               k not in ("MLMD_MYSQL_SSL_CA", "MLMD_MYSQL_SSL_VERIFY")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLMD_MYSQL_SSL")}
+    env.update(secrets)  # what `submit` passes to every step; the job names the CA itself
 
     def run(job_id: str) -> azureml_emulator.JobRun:
         return azureml_emulator.run_job(job_dir / "job.yaml", datastores, home / "runs", env,
@@ -190,7 +196,7 @@ def emulated(mariadb: MariaDB, tmp_path_factory) -> EmulatedJobs:  # noqa: F811
 
 def test_the_tls_only_account_is_refused_without_the_ca(mariadb: MariaDB):  # noqa: F811
     target = store.parse_mysql(f"{mariadb.host}:{mariadb.port}/mysql")
-    without_ca = {k: v for k, v in mariadb.tls_env.items() if k != "MLMD_MYSQL_SSL_CA"}
+    without_ca = {k: v for k, v in mariadb.tls_env.items() if not k.startswith("MLMD_MYSQL_SSL")}
     with pytest.raises(store.MetadataConnectionError):
         store.check_reachable(store.mysql_connection_config(target, without_ca))
     store.check_reachable(store.mysql_connection_config(target, mariadb.tls_env))

@@ -46,8 +46,12 @@ def config_from_args(args: argparse.Namespace) -> PipelineConfig:
 def format_summary(summary, total_seconds: float) -> str:
     lines = ["", "Run summary", "-----------"]
     for run in summary.components:
-        lines.append(f"  {run.component:<32} {run.state:<7} {run.seconds:7.1f} s")
+        state = "reused" if run.component in summary.reused else run.state
+        lines.append(f"  {run.component:<32} {state:<7} {run.seconds:7.1f} s")
     lines.append(f"  {'total (wall clock)':<32} {'':<7} {total_seconds:7.1f} s")
+    if summary.reused:
+        lines.append("Partial run: reused the outputs the previous run recorded for "
+                     + ", ".join(summary.reused))
     if summary.data_checked:
         lines.append(f"Data: {summary.data_checked}")
     if summary.metrics:
@@ -123,12 +127,41 @@ def report_after_refusal(output_dir: str, log_path: str | None) -> None:
         print(f"warning: no report written: {problem}", file=sys.stderr)
 
 
+def partial_run_nodes(components, start: str | None, end: str | None) -> list[str]:
+    """The node ids `--from start --to end` runs, in pipeline order; InputError for a
+    node the pipeline does not have or an empty slice."""
+    ids = [c.id for c in components]
+    for flag, node in (("--from", start), ("--to", end)):
+        if node and node not in ids:
+            raise preflight.InputError(f"{flag} {node}: no such node (nodes: {', '.join(ids)})")
+
+    def closure(node: str, neighbours) -> set[str]:
+        found, frontier = {node}, [node]
+        by_id = {c.id: c for c in components}
+        while frontier:
+            for other in neighbours(by_id[frontier.pop()]):
+                if other.id not in found:
+                    found.add(other.id)
+                    frontier.append(other.id)
+        return found
+
+    selected = set(ids)
+    if start:
+        selected &= closure(start, lambda c: c.downstream_nodes)
+    if end:
+        selected &= closure(end, lambda c: c.upstream_nodes)
+    if not selected:
+        raise preflight.InputError(f"nothing runs from {start} to {end}: {end} is upstream of "
+                                   f"{start}")
+    return [i for i in ids if i in selected]
+
+
 def partial_run_options(args: argparse.Namespace):
     """TFX's RunOptions for `--from` / `--to`, None for a whole run.
 
     TFX's partial run (`partial_run_utils`) runs the nodes between the two
     and gives them the outputs the latest earlier run recorded for the nodes
-    it leaves out.
+    it leaves out (recorded as CACHED executions of the new run).
     """
     start, end = getattr(args, "from_node", None), getattr(args, "to_node", None)
     if not start and not end:
@@ -158,11 +191,13 @@ def run_locally(args: argparse.Namespace, started: float) -> int:
             if not any(a.startswith("--runner") for a in config.beam_pipeline_args):
                 skip_tfx_sdist_for_direct_runner()
             pipeline = create_pipeline(config)
-            with progress.track_components(
-                console, config.metadata_location, [c.id for c in pipeline.components]
-            ):
+            nodes = partial_run_nodes(pipeline.components, getattr(args, "from_node", None),
+                                      getattr(args, "to_node", None))
+            with progress.track_components(console, config.metadata_location, nodes):
                 LocalDagRunner().run(pipeline, run_options=partial_run_options(args))
             summary = run_summary.summarize(config.metadata_location)
+            summary.reused = [c.component for c in summary.components
+                              if c.component not in nodes and c.state == "cached"]
             from review import report
 
             report_path, report_problem = report.try_write_report(

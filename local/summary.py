@@ -35,6 +35,9 @@ class RunSummary:
     label_counts: dict[str, list[int]] = field(default_factory=dict)
     # What the validation gate read and compared it with (pipeline/components/drift.py).
     data_checked: str | None = None
+    # Nodes a partial run (`--from` / `--to`) left out and took the outputs of from the
+    # previous run; the runner that chose the slice fills it in.
+    reused: list[str] = field(default_factory=list)
 
     @property
     def single_class(self) -> str | None:

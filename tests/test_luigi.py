@@ -100,6 +100,7 @@ class LuigiRuns:
     cached: subprocess.CompletedProcess
     killed: tuple[int, str]
     resumed: subprocess.CompletedProcess
+    partial: subprocess.CompletedProcess
     bad: subprocess.CompletedProcess
     serving_before_bad: dict[str, str]
 
@@ -122,11 +123,14 @@ def luigi_runs(tmp_path_factory) -> LuigiRuns:
     cached = luigi_cli(*where, *STEPS)
     killed = run_and_kill_in_trainer(*where, *MORE_STEPS)
     resumed = luigi_cli(*where, *MORE_STEPS)
+    # A local partial run on top: Trainer and Evaluator only, the rest reused.
+    partial = run_cli(*where, "--train-steps", "450", "--eval-steps", "10",
+                      "--from", "Trainer", "--to", "Evaluator")
     serving = out / "serving_model" / "chicago_taxi"
     before = tree_digest(serving)
     bad = luigi_cli("--data-root", str(bad_data(out.parent / "bad_data")), "--output-dir",
                     str(out), *STEPS)
-    return LuigiRuns(out, local_run, cached, killed, resumed, bad, before)
+    return LuigiRuns(out, local_run, cached, killed, resumed, partial, bad, before)
 
 
 def test_a_luigi_run_after_a_local_run_takes_everything_from_the_cache(luigi_runs):
@@ -155,6 +159,20 @@ def test_a_killed_run_is_completed_by_the_next_reusing_finished_nodes(luigi_runs
     assert {recorded[c] for c in UPSTREAM_OF_TRAINER} == {"cached"}, recorded
     assert recorded["Trainer"] == "ran" and recorded["Evaluator"] == "ran", recorded
     assert recorded["Pusher"] == "ran" and "Pushed: " in run.stdout, run.stdout
+
+
+def test_a_partial_run_reruns_its_slice_and_reuses_the_rest(luigi_runs):
+    run = luigi_runs.partial
+    assert run.returncode == 0, run.stderr[-3000:]
+    latest = MetadataGraph(luigi_runs.where).run_ids()[-2]  # the bad-data run came after it
+    recorded = states(luigi_runs.where, latest)
+    assert recorded["Trainer"] == "ran" and recorded["Evaluator"] == "ran", recorded
+    assert "Pusher" not in recorded
+    reused = [line.split()[0] for line in run.stdout.splitlines() if " reused " in line]
+    assert set(reused) == set(recorded) - {"Trainer", "Evaluator"}, run.stdout
+    assert "Partial run: reused the outputs the previous run recorded for" in run.stdout
+    progress = [line for line in run.stdout.splitlines() if line.startswith("[")]
+    assert progress and all("/2]" in line for line in progress), progress
 
 
 def test_review_tools_read_the_luigi_run(luigi_runs):

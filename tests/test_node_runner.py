@@ -128,3 +128,18 @@ def test_an_upstream_that_did_not_complete_stops_the_task(tmp_path):
     done = tmp_path / "done"
     node_runner.write_outcome(str(done), node_runner.NodeOutcome("Transform", "r", "cached"))
     node_runner.check_after([str(done)])
+
+
+def test_partial_run_slices_are_the_nodes_between():
+    from local.preflight import InputError
+    from local.run import partial_run_nodes
+    from pipeline.pipeline import create_pipeline
+
+    components = create_pipeline(PipelineConfig(output_dir="/nonexistent/never")).components
+    assert partial_run_nodes(components, "Trainer", "Evaluator") == ["Trainer", "Evaluator"]
+    assert partial_run_nodes(components, "Evaluator", None) == ["Evaluator", "Pusher"]
+    assert len(partial_run_nodes(components, None, None)) == 10
+    with pytest.raises(InputError, match="--from Trainr: no such node"):
+        partial_run_nodes(components, "Trainr", None)
+    with pytest.raises(InputError, match="nothing runs from Pusher to Trainer"):
+        partial_run_nodes(components, "Pusher", "Trainer")

@@ -94,3 +94,60 @@ def send(url: str, message: dict, timeout: float = TIMEOUT_SECONDS) -> bool:
     reason = reason.replace(target, shown(target)) if target else reason
     print(f"warning: notification not sent to {shown(target)}: {reason}", file=sys.stderr)
     return False
+
+
+_FINDING = re.compile(r"^\s+- (\S+) \(")
+
+
+def refused_features(failure: str) -> list[str]:
+    """The features a gate refusal names, one per `  - feature (split split): ...` line."""
+    return sorted({m.group(1) for line in failure.splitlines() if (m := _FINDING.match(line))})
+
+
+def run_payload(output_dir: str, where, exit_code: int, failure: str = "") -> dict:
+    """The message for a pipeline run: read back from ML Metadata, plus how it ended.
+
+    `failure` is the run's error text (for a refused run, the gate's message).
+    """
+    from local.summary import summarize
+
+    summary = None
+    try:
+        summary = summarize(where)
+    except Exception:  # noqa: BLE001 - nothing recorded: the message still goes out
+        pass
+    refused = refused_features(failure)
+    pushed = summary.pushed_path if summary and exit_code == 0 else None
+    if refused:
+        outcome = "refused"
+    elif exit_code != 0:
+        outcome = "failed"
+    elif pushed:
+        outcome = "pushed"
+    elif summary and summary.blessed is False:
+        outcome = "not blessed"
+    else:
+        outcome = "completed"
+    report = os.path.join(os.path.abspath(output_dir), "report", "index.html")
+    last_line = failure.strip().splitlines()[-1] if failure.strip() else ""
+    message = payload(
+        f"Pipeline run {summary.run_id if summary else ''}".strip(), outcome, refused=refused,
+        missed=list(summary.not_blessed_because) if summary and exit_code == 0 else [],
+        version=os.path.basename(pushed.rstrip("/")) if pushed else None,
+        report=report if os.path.exists(report) else None)
+    if last_line and not refused:
+        message["attachments"][0]["fields"].append(
+            {"title": "Error", "value": last_line, "short": False})
+    return message
+
+
+def airflow_result(context: dict, url: str, output_dir: str, where) -> bool:
+    """The Airflow callbacks' work (airflow_runner.notify_on_result): post how the run ended.
+
+    A task's on_failure_callback gets the task's exception (for the gate, its
+    refusal naming the features); the DAG's on_success_callback gets none.
+    """
+    error = context.get("exception")
+    failed = error is not None or str(getattr(context.get("dag_run"), "state", "")) == "failed"
+    failure = str(error) if error is not None else ("the DAG run failed" if failed else "")
+    return send(url, run_payload(output_dir, where, 1 if failed else 0, failure))

@@ -34,9 +34,9 @@ ALLOWED = {
     "review": {"metadata", "models"},
     "local": {"pipeline", "pipeline.components", "review", "metadata", "models"},
     # Watching the served model: reads ML Metadata and lineage (review), the gate's drift
-    # checks (pipeline.components) and the capture files (serving); nothing imports it but
-    # the runners.
-    "monitoring": {"review", "pipeline.components", "serving", "metadata", "models"},
+    # checks (pipeline.components), the capture files (serving) and a run's summary (local);
+    # nothing imports it but the runners.
+    "monitoring": {"local", "review", "pipeline.components", "serving", "metadata", "models"},
 }
 # (package, imported package): allowed only inside a function, with the reason.
 LAZY_ONLY = {

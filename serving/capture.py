@@ -90,8 +90,9 @@ def prediction_log(examples: Sequence[bytes], probabilities: Sequence[float],
     response.model_spec.name, response.model_spec.signature_name = model, SIGNATURE_NAME
     if version is not None:
         response.model_spec.version.value = int(version)
-    answer = tf.make_tensor_proto([float(p) for p in probabilities], dtype=tf.float32)
-    answer.ClearField("tensor_content")
+    # As TF Serving answers by default: the values in float_val, not tensor_content.
+    answer = tf.make_tensor_proto(0.0, dtype=tf.float32, shape=[len(probabilities)])
+    del answer.float_val[:]
     answer.float_val.extend(float(p) for p in probabilities)
     response.outputs[OUTPUT_KEY].CopyFrom(answer)
     log = prediction_log_pb2.PredictionLog(

@@ -144,8 +144,7 @@ def test_a_clean_window_passes_is_recorded_and_becomes_the_next_span(
     # The span feeds a retraining run through the gate.
     retrain = run_pipeline(data_root, tmp_path / "retrained", "--train-steps", "200")
     assert retrain.returncode == 0, retrain.stderr[-3000:]
-    assert f"Data: read span 1 ({len(labelled) // 10}" in retrain.stdout or \
-        "Data: read span 1 (" in retrain.stdout
+    assert "Data: read span 1 (" in retrain.stdout
     assert "Trainer                          ran" in retrain.stdout
 
 
@@ -159,21 +158,27 @@ def test_a_shifted_window_is_refused_naming_the_feature(
         change, feature, output_dir, pushed_model_dir, model, tmp_path):
     requests = log_window(tmp_path / "requests", window(2, change), model,
                           int(pushed_model_dir.name))
-    before = (output_dir / "monitoring" / "accepted_window.json").read_text()
+    pointer = output_dir / "monitoring" / "accepted_window.json"
+    before = pointer.read_text() if pointer.exists() else None
     result = check(output_dir, requests)
     assert result.returncode == 1, result.stderr[-3000:]
     lines = result.stderr.splitlines()
-    assert lines[0].startswith("Served requests check failed: ")
+    lines = lines[next(i for i, line in enumerate(lines)
+                       if line.startswith("Served requests check failed: ")):]
     assert any(line.startswith(f"  - {feature} (requests split): ") for line in lines), lines
     assert lines[-1].startswith("Report: ")
     assert recorded(output_dir)[-1].properties["outcome"].string_value == "refused"
     # A refused window does not become the baseline of the next drift check.
-    assert (output_dir / "monitoring" / "accepted_window.json").read_text() == before
+    assert (pointer.read_text() if pointer.exists() else None) == before
 
 
 def test_the_next_clean_window_is_compared_with_the_previous_one(
         output_dir, pushed_model_dir, model, tmp_path):
-    previous = json.loads((output_dir / "monitoring" / "accepted_window.json").read_text())
+    pointer = output_dir / "monitoring" / "accepted_window.json"
+    if not pointer.exists():  # run alone: a first clean window
+        assert check(output_dir, log_window(tmp_path / "first", window(4), model,
+                                            int(pushed_model_dir.name))).returncode == 0
+    previous = json.loads(pointer.read_text())
     requests = log_window(tmp_path / "requests", window(3), model, int(pushed_model_dir.name))
     result = check(output_dir, requests)
     assert result.returncode == 0, result.stderr[-3000:]

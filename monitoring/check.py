@@ -115,16 +115,20 @@ def _publish(checks_dir: str, check_id: str, files: dict[str, bytes]) -> str:
 
 def run_check(args: argparse.Namespace) -> tuple[dict, list[str]]:
     """Check the window; (result, lines to print)."""
+    from serving.capture import capture_files, read_captured
+
+    # Bad input is told before TensorFlow loads (and talks).
+    if not os.path.isdir(args.requests):
+        raise CheckInputError(f"requests folder not found: {args.requests}")
+    if not capture_files(args.requests):
+        raise CheckInputError(f"no finished capture files in {args.requests}")
     import tensorflow_data_validation as tfdv
 
     from metadata.graph import MetadataGraph
     from monitoring import checks, page, record, served
     from pipeline.components.gate import finding_line
     from review.lineage import LineageError
-    from serving.capture import read_captured
 
-    if not os.path.isdir(args.requests):
-        raise CheckInputError(f"requests folder not found: {args.requests}")
     captured = read_captured(args.requests)
     if not captured.examples:
         raise CheckInputError(f"no logged requests in {args.requests}")
@@ -195,7 +199,7 @@ def _point_window(folder: str, statistics: str, check_id: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ chatter
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ chatter (CUDA...)
     # Libraries' notices about Python versions and deprecations are not the check's output.
     warnings.simplefilter("ignore", FutureWarning)
     warnings.simplefilter("ignore", DeprecationWarning)

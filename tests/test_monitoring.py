@@ -137,10 +137,19 @@ def test_a_clean_window_passes_is_recorded_and_becomes_the_next_span(
     assert {(r["fare"], r["tips"]) for r in written} == {
         (str(np.float32(r["fare"])), r["tips"]) for r in labelled}
 
-    # The span feeds a retraining run through the gate.
-    retrain = run_pipeline(data_root, tmp_path / "retrained", "--train-steps", "200")
+    # The span feeds a retraining run through the gate, which notifies how it ended.
+    hook = Webhook()
+    try:
+        retrain = run_pipeline(data_root, tmp_path / "retrained", "--train-steps", "200",
+                               "--notify-webhook", hook.base + "/${TEST_WEBHOOK_SECRET}")
+    finally:
+        hook.close()
     assert retrain.returncode == 0, retrain.stderr[-3000:]
     assert "Data: read span 1 (" in retrain.stdout
+    told = fields(hook.received[0][1])
+    assert told["Outcome"] in ("pushed", "not blessed") and Path(told["Report"]).is_file()
+    assert ("Pushed version" in told) == (told["Outcome"] == "pushed")
+    assert "s3cr3t" not in retrain.stdout + retrain.stderr
     assert "Trainer                          ran" in retrain.stdout
 
 

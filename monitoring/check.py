@@ -209,6 +209,11 @@ def main(argv: list[str] | None = None) -> int:
         result, lines = run_check(args)
     except (CheckInputError, MetadataConnectionError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
+        if args.notify_webhook:
+            message = notify.payload("Served requests check", "failed")
+            message["attachments"][0]["fields"].append(
+                {"title": "Error", "value": str(error), "short": False})
+            notify.send(args.notify_webhook, message)
         return 2
     stream = sys.stdout if result["outcome"] == "passed" else sys.stderr
     print("\n".join(lines), file=stream)

@@ -69,16 +69,3 @@ def _event(kind: int, key: str) -> metadata_store_pb2.Event:
     event.path.steps.add().key = key
     return event
 
-
-def recorded_checks(store: metadata_store.MetadataStore) -> list[dict]:
-    """Every recorded check, oldest first: outcome, requests, version, report, findings."""
-    try:
-        executions = store.get_executions_by_type(names.REQUEST_CHECK)
-    except Exception:  # noqa: BLE001 - the type does not exist before the first check
-        return []
-    result = []
-    for execution in sorted(executions, key=lambda e: e.id):
-        props = {k: getattr(v, v.WhichOneof("value")) for k, v in execution.properties.items()}
-        props["findings"] = json.loads(props.get("findings") or "[]")
-        result.append({"execution_id": execution.id, **props})
-    return result

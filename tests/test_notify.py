@@ -123,3 +123,15 @@ def test_local_runner_notifies_a_run_that_could_not_start(webhook, tmp_path, mon
     path, message = webhook.received[0]
     assert path == "/services/" + SECRET and fields(message)["Outcome"] == "failed"
     assert SECRET not in result.stdout + result.stderr
+
+
+def test_a_check_that_cannot_run_notifies_and_exits_2(webhook, tmp_path):
+    (tmp_path / "requests").mkdir()
+    result = subprocess.run(
+        [sys.executable, "-m", "monitoring.check", "--requests", str(tmp_path / "requests"),
+         "--output-dir", str(tmp_path), "--notify-webhook", webhook.base + "/hook"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"error: no finished capture files in {tmp_path / 'requests'}"
+    told = fields(webhook.received[0][1])
+    assert told["Outcome"] == "failed" and told["Error"].startswith("no finished capture files")

@@ -95,3 +95,43 @@ def test_the_proxy_log_is_read_as_prediction_logs(tmp_path):
     assert parsed(read.examples) == parsed(rows + rows[:1])
     assert read.probabilities == [0.25, 0.75, 0.5]
     assert read.versions == [None, None, 3]
+
+
+def test_the_sidecars_dockerfile_fills_exactly_the_templates_placeholders():
+    import re
+
+    dockerfile = (proxy_log.NGINX_DIR / "Dockerfile").read_text()
+    listed = re.search(r"envsubst '([^']+)'", dockerfile).group(1).split()
+    template = (proxy_log.NGINX_DIR / "nginx.conf.template").read_text()
+    assert sorted(listed) == sorted("${" + p + "}" for p in proxy_log.PLACEHOLDERS)
+    assert set(re.findall(r"\$\{(\w+)\}", template)) == set(proxy_log.PLACEHOLDERS)
+    assert f"{proxy_log.PROXY_LOG_NAME} predict;" in template
+
+
+def test_the_kustomize_component_adds_the_sidecar(tmp_path):
+    import shutil
+    import subprocess
+
+    import yaml
+
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed: the capture component is not rendered")
+    serving = proxy_log.NGINX_DIR.parent
+    copy = tmp_path / "serving"
+    shutil.copytree(serving, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    kustomization = copy / "kustomization.yaml"
+    text = kustomization.read_text()
+    assert "# components:\n#   - nginx\n" in text
+    kustomization.write_text(text.replace("# components:\n#   - nginx\n", "components:\n  - nginx\n"))
+    rendered = subprocess.run([kubectl, "kustomize", str(copy)], capture_output=True, text=True,
+                              timeout=120)
+    assert rendered.returncode == 0, rendered.stderr
+    objects = list(yaml.safe_load_all(rendered.stdout))
+    [deployment] = [o for o in objects if o["kind"] == "Deployment"]
+    containers = {c["name"]: c for c in deployment["spec"]["template"]["spec"]["containers"]}
+    assert set(containers) == {"tf-serving", "capture-proxy"}
+    env = {e["name"]: e.get("value") for e in containers["capture-proxy"]["env"]}
+    assert env["UPSTREAM"] == "127.0.0.1:8501"
+    [service] = [o for o in objects if o["kind"] == "Service"]
+    assert "capture" in {p["name"] for p in service["spec"]["ports"]}

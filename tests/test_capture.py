@@ -122,8 +122,9 @@ def test_the_kustomize_component_adds_the_sidecar(tmp_path):
     shutil.copytree(serving, copy, ignore=shutil.ignore_patterns("__pycache__"))
     kustomization = copy / "kustomization.yaml"
     text = kustomization.read_text()
-    assert "# components:\n#   - nginx\n" in text
-    kustomization.write_text(text.replace("# components:\n#   - nginx\n", "components:\n  - nginx\n"))
+    commented = "# components:\n#   - nginx\n"
+    assert commented in text
+    kustomization.write_text(text.replace(commented, "components:\n  - nginx\n"))
     rendered = subprocess.run([kubectl, "kustomize", str(copy)], capture_output=True, text=True,
                               timeout=120)
     assert rendered.returncode == 0, rendered.stderr

@@ -181,8 +181,12 @@ def run_check(args: argparse.Namespace) -> tuple[dict, list[str]]:
     try:
         record.record_check(pipeline_store.open_store(where, writable=True), result,
                             os.path.join(final, STATS_FILE), model.pushed_id)
-    except BaseException:
+    except BaseException as error:
         shutil.rmtree(final, ignore_errors=True)  # an unrecorded check did not happen
+        if isinstance(error, Exception):  # e.g. the store is locked by a running pipeline
+            first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            raise CheckInputError(f"cannot record the check in ML Metadata: "
+                                  f"{type(error).__name__}: {first}") from None
         raise
     if not found:
         _point_window(folder, os.path.join(final, STATS_FILE), check_id)

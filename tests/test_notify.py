@@ -135,3 +135,25 @@ def test_a_check_that_cannot_run_notifies_and_exits_2(webhook, tmp_path):
     assert result.stderr.strip() == f"error: no finished capture files in {tmp_path / 'requests'}"
     told = fields(webhook.received[0][1])
     assert told["Outcome"] == "failed" and told["Error"].startswith("no finished capture files")
+
+
+@pytest.mark.e2e
+def test_a_run_the_gate_refuses_notifies_its_features(webhook, tmp_path):
+    """A real run stopped by the gate (trip_seconds emptied): the message names the feature."""
+    import csv
+
+    rows = list(csv.reader(open(ROOT / "data" / "data.csv", newline="")))
+    header, body = rows[0], rows[1:3001]
+    column = header.index("trip_seconds")
+    data = tmp_path / "data" / "data.csv"
+    data.parent.mkdir()
+    with open(data, "w", newline="") as f:
+        csv.writer(f).writerows([header, *[r[:column] + [""] + r[column + 1:] for r in body]])
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "local_runner.py"), "--data-root", str(data.parent),
+         "--output-dir", str(tmp_path / "out"), "--notify-webhook", webhook.base + "/hook"],
+        cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    assert result.returncode == 1, result.stderr[-3000:]
+    told = fields(webhook.received[0][1])
+    assert told["Outcome"] == "refused" and "trip_seconds" in told["Refused features"]
+    assert "Pushed version" not in told

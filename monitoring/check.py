@@ -113,8 +113,8 @@ def _publish(checks_dir: str, check_id: str, files: dict[str, bytes]) -> str:
     return final
 
 
-def run_check(args: argparse.Namespace) -> tuple[dict, list[str]]:
-    """Check the window; (result, lines to print)."""
+def _inputs(args: argparse.Namespace):
+    """(captured rows, schema, store location, graph, served model); CheckInputError if unusable."""
     from serving.capture import capture_files, read_captured
 
     # Bad input is told before TensorFlow loads (and talks).
@@ -125,8 +125,7 @@ def run_check(args: argparse.Namespace) -> tuple[dict, list[str]]:
     import tensorflow_data_validation as tfdv
 
     from metadata.graph import MetadataGraph
-    from monitoring import checks, page, record, served
-    from pipeline.components.gate import finding_line
+    from monitoring import served
     from review.lineage import LineageError
 
     captured = read_captured(args.requests)
@@ -147,6 +146,40 @@ def run_check(args: argparse.Namespace) -> tuple[dict, list[str]]:
     except LineageError as error:
         raise CheckInputError(f"cannot find what the served model was trained on: {error}") \
             from None
+    return captured, schema, where, graph, model
+
+
+def _verdict(found: list[dict], count: int, how: str) -> str:
+    if not found:
+        return (f"Served requests check passed: {count:,} requests answered by {how}; "
+                "no anomaly, skew or drift.")
+    refused = {f["feature"] for f in found}
+    return (f"{FIRST_LINE}: {len(refused)} feature(s) have anomalies, skew or drift in "
+            f"{count:,} requests answered by {how}:")
+
+
+def _record(where, result: dict, final: str, pushed_id: int) -> None:
+    """Record the published check; remove it when ML Metadata cannot take it."""
+    from monitoring import record
+
+    try:
+        record.record_check(pipeline_store.open_store(where, writable=True), result,
+                            os.path.join(final, STATS_FILE), pushed_id)
+    except BaseException as error:
+        shutil.rmtree(final, ignore_errors=True)  # an unrecorded check did not happen
+        if isinstance(error, Exception):  # e.g. the store is locked by a running pipeline
+            first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            raise CheckInputError(f"cannot record the check in ML Metadata: "
+                                  f"{type(error).__name__}: {first}") from None
+        raise
+
+
+def run_check(args: argparse.Namespace) -> tuple[dict, list[str]]:
+    """Check the window; (result, lines to print)."""
+    from monitoring import checks, page, served
+    from pipeline.components.gate import finding_line
+
+    captured, schema, where, graph, model = _inputs(args)
     folder = os.path.join(args.output_dir, MONITORING_DIR)
     requests = checks.request_statistics(captured.examples)
     previous, previous_id = _previous_window(folder)
@@ -163,11 +196,7 @@ def run_check(args: argparse.Namespace) -> tuple[dict, list[str]]:
         "version": model.version, "answered_by": model.how, "requests_dir": args.requests,
         "previous_window": previous_id, "report": report, "findings": found,
     }
-    refused = sorted({f["feature"] for f in found})
-    verdict = (f"{FIRST_LINE}: {len(refused)} feature(s) have anomalies, skew or drift in "
-               f"{count:,} requests answered by {model.how}:" if found else
-               f"Served requests check passed: {count:,} requests answered by {model.how}; "
-               "no anomaly, skew or drift.")
+    verdict = _verdict(found, count, model.how)
     overview = [["requests checked", f"{count:,} (from {args.requests})"],
                 ["answered by", model.how],
                 ["drift compared with", f"window {previous_id}" if previous_id
@@ -178,20 +207,10 @@ def run_check(args: argparse.Namespace) -> tuple[dict, list[str]]:
     final = _publish(checks_dir, check_id, {
         STATS_FILE: requests.SerializeToString(), "index.html": html.encode("utf-8"),
         RESULT_FILE: json.dumps(result, indent=2).encode("utf-8")})
-    try:
-        record.record_check(pipeline_store.open_store(where, writable=True), result,
-                            os.path.join(final, STATS_FILE), model.pushed_id)
-    except BaseException as error:
-        shutil.rmtree(final, ignore_errors=True)  # an unrecorded check did not happen
-        if isinstance(error, Exception):  # e.g. the store is locked by a running pipeline
-            first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-            raise CheckInputError(f"cannot record the check in ML Metadata: "
-                                  f"{type(error).__name__}: {first}") from None
-        raise
+    _record(where, result, final, model.pushed_id)
     if not found:
         _point_window(folder, os.path.join(final, STATS_FILE), check_id)
-    lines = [verdict, *(finding_line(f) for f in found), f"Report: {report}"]
-    return result, lines
+    return result, [verdict, *(finding_line(f) for f in found), f"Report: {report}"]
 
 
 def _point_window(folder: str, statistics: str, check_id: str) -> None:

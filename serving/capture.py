@@ -234,11 +234,11 @@ def from_prediction_log(log) -> Captured:
 
 def capture_files(folder: str | os.PathLike) -> list[Path]:
     """The finished capture files of `folder` (client TFRecords and proxy logs), oldest first."""
-    from serving.proxy_log import PROXY_LOG_SUFFIX
+    from serving.proxy_log import is_proxy_log
 
     folder = Path(folder)
     found = [p for p in folder.rglob("*") if p.is_file()
-             and (p.name.endswith(FILE_SUFFIX) or p.name.endswith(PROXY_LOG_SUFFIX))]
+             and (p.name.endswith(FILE_SUFFIX) or is_proxy_log(p.name))]
     return sorted(found, key=lambda p: (p.stat().st_mtime, p.name))
 
 
@@ -246,11 +246,11 @@ def read_captured(folder: str | os.PathLike) -> Captured:
     """Every row logged in `folder`: client/batch TFRecords and nginx sidecar logs alike."""
     import tensorflow as tf
 
-    from serving.proxy_log import PROXY_LOG_SUFFIX, read_proxy_log
+    from serving.proxy_log import is_proxy_log, read_proxy_log
 
     result = Captured()
     for path in capture_files(folder):
-        if path.name.endswith(PROXY_LOG_SUFFIX):
+        if is_proxy_log(path.name):
             logs = read_proxy_log(path)
         else:
             from tensorflow_serving.apis import prediction_log_pb2

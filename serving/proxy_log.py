@@ -24,6 +24,11 @@ from serving import INPUT_KEY, OUTPUT_KEY
 # requests.proxy.jsonl, and rotated copies such as requests.proxy.jsonl-20261207
 PROXY_LOG_SUFFIX = ".proxy.jsonl"
 PROXY_LOG_NAME = "requests" + PROXY_LOG_SUFFIX
+def is_proxy_log(name: str) -> bool:
+    """requests.proxy.jsonl, or a copy rotated as requests.proxy.jsonl-<suffix>."""
+    return PROXY_LOG_SUFFIX in name
+
+
 _PREDICT = re.compile(r"^/v1/models/([^/:]+)(?:/versions/(\d+))?:predict$")
 
 

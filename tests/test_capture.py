@@ -95,6 +95,9 @@ def test_the_proxy_log_is_read_as_prediction_logs(tmp_path):
     assert parsed(read.examples) == parsed(rows + rows[:1])
     assert read.probabilities == [0.25, 0.75, 0.5]
     assert read.versions == [None, None, 3]
+    # A log rotated by renaming (logrotate, then `nginx -s reopen`) is still read.
+    (tmp_path / proxy_log.PROXY_LOG_NAME).rename(tmp_path / "requests.proxy.jsonl-20261207")
+    assert len(capture.read_captured(tmp_path).examples) == 3
 
 
 def test_the_sidecars_dockerfile_fills_exactly_the_templates_placeholders():

@@ -176,10 +176,10 @@ def _record(where, result: dict, final: str, pushed_id: int) -> None:
 
 def run_check(args: argparse.Namespace) -> tuple[dict, list[str]]:
     """Check the window; (result, lines to print)."""
+    captured, schema, where, graph, model = _inputs(args)
     from monitoring import checks, page, served
     from pipeline.components.gate import finding_line
 
-    captured, schema, where, graph, model = _inputs(args)
     folder = os.path.join(args.output_dir, MONITORING_DIR)
     requests = checks.request_statistics(captured.examples)
     previous, previous_id = _previous_window(folder)

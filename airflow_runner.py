@@ -15,6 +15,8 @@ variables of the same name, else local_runner.py's defaults:
                                            under the output folder); MLMD_MYSQL_USER and
                                            MLMD_MYSQL_PASSWORD from the workers' environment
     TAXI_SCHEDULE        the DAG's schedule, e.g. @daily (default: none, trigger by hand)
+    TAXI_NOTIFY_WEBHOOK  --notify-webhook  post each run's outcome (Slack-compatible JSON) to
+                                           this URL; write its secret part as ${ENV_VAR}
 
 Relative paths are taken from this repository's folder: Airflow's working
 directory is not the repository's. The settings are read and checked by the
@@ -55,6 +57,7 @@ FLAGS = {
 }
 PATH_SETTINGS = {"TAXI_DATA_ROOT", "TAXI_OUTPUT_DIR", "TAXI_SCHEMA"}
 SCHEDULE = "TAXI_SCHEDULE"
+NOTIFY = "TAXI_NOTIFY_WEBHOOK"
 # Only a reference point for the schedule; catchup=False never back-fills from it.
 START_DATE = datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)
 
@@ -77,6 +80,20 @@ def runner_argv() -> list[str]:
     return argv
 
 
+def notify_on_result(context: dict) -> None:
+    """Airflow callback (a failed task's, and the DAG's on success): post the run's outcome
+    to TAXI_NOTIFY_WEBHOOK as local_runner.py --notify-webhook does; never fails the run."""
+    url = setting(NOTIFY)
+    if not url:
+        return
+    from metadata import store
+    from monitoring import notify
+
+    args = local_runner.parse_args(runner_argv())
+    notify.airflow_result(context, url, args.output_dir,
+                          store.location(args.output_dir, args.metadata_mysql))
+
+
 def build_dag():
     """The Airflow DAG of `create_pipeline` for the current settings."""
     config = run.config_from_args(local_runner.parse_args(runner_argv()))
@@ -87,6 +104,8 @@ def build_dag():
         "start_date": START_DATE,
         "catchup": False,
         "max_active_runs": 1,  # two runs at once would race on the same output folder
+        "on_success_callback": notify_on_result,
+        "default_args": {"on_failure_callback": notify_on_result},  # the failing task's error
     }
     return AirflowDagRunner(AirflowPipelineConfig(airflow_dag_config=dag_config)).run(
         create_pipeline(config)

@@ -46,6 +46,9 @@ def build_parser(description: str = "Run the Chicago Taxi TFX pipeline locally w
     from metadata import store
 
     store.add_cli_option(parser)
+    parser.add_argument("--notify-webhook", metavar="URL", default=None,
+                        help="post the run's outcome as Slack-compatible JSON; write a secret "
+                             "part as ${ENV_VAR} (read from the environment, never printed)")
     parser.add_argument("--verbose", action="store_true",
                         help="show TensorFlow, Beam and absl output on the terminal instead "
                              "of writing it to <output-dir>/logs/")
@@ -61,7 +64,15 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     from local import run
 
-    return run.run_locally(args, started)
+    code = run.run_locally(args, started)
+    if args.notify_webhook:
+        from metadata import store
+        from monitoring import notify
+
+        where = store.location(args.output_dir, args.metadata_mysql)
+        notify.send(args.notify_webhook,
+                    notify.run_payload(args.output_dir, where, code, getattr(args, "failure", "")))
+    return code
 
 
 if __name__ == "__main__":

@@ -215,7 +215,8 @@ def run_locally(args: argparse.Namespace, started: float) -> int:
             print(f"Full log: {log_path}", file=sys.stderr)
         if config is not None and is_gate_refusal(error):
             report_after_refusal(config.output_dir, log_path)
-        print(failure_text(error), file=sys.stderr)
+        args.failure = failure_text(error)  # also for the runner's --notify-webhook
+        print(args.failure, file=sys.stderr)
         return 1
     finally:
         stack.close()

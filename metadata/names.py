@@ -45,6 +45,13 @@ MODEL_EVALUATION = "ModelEvaluation"
 MODEL_BLESSING = "ModelBlessing"
 PUSHED_MODEL = "PushedModel"
 
+# What monitoring.check records: an execution per check of served requests, under one context,
+# reading the PushedModel that answered and writing the requests' statistics.
+REQUEST_CHECK = "RequestCheck"
+REQUEST_STATISTICS = "RequestStatistics"
+MONITORING_CONTEXT = "monitoring"
+REQUEST_CHECKS = "request_checks"
+
 # -- properties -------------------------------------------------------------------------------
 # On the Evaluator's ModelBlessing (TFX's own).
 BLESSED = "blessed"

@@ -131,8 +131,9 @@ def _quiet_native_stderr() -> Iterator[None]:
         os.close(saved)
 
 
-def open_store(where: Location) -> metadata_store.MetadataStore:
-    """Open the store at `where`: read-only for SQLite, which must already exist.
+def open_store(where: Location, writable: bool = False) -> metadata_store.MetadataStore:
+    """Open the store at `where`: read-only for SQLite (unless `writable`: monitoring.check
+    records its checks), which must already exist.
 
     FileNotFoundError when the SQLite file is missing (nothing has run there);
     MetadataConnectionError, with one readable line and no credentials, when a
@@ -143,7 +144,9 @@ def open_store(where: Location) -> metadata_store.MetadataStore:
             raise FileNotFoundError(f"no ML Metadata store at {where}")
         config = metadata_store_pb2.ConnectionConfig()
         config.sqlite.filename_uri = where
-        config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+        config.sqlite.connection_mode = (
+            metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE if writable
+            else metadata_store_pb2.SqliteMetadataSourceConfig.READONLY)
         return metadata_store.MetadataStore(config)
     prefix = f"cannot open ML Metadata at {describe(where)}"
     unreachable = _tcp_problem(where.mysql.host, where.mysql.port)

@@ -176,6 +176,20 @@ class RestClient:
                  version: int | None = None, timeout: float = 30.0):
         self.url, self.model, self.version, self.timeout = url, model, version, timeout
 
+    def served_version(self) -> int | None:
+        """The version answering unversioned requests (the newest AVAILABLE), for the
+        capture log: TF Serving's REST answers do not say which version answered."""
+        if self.version is not None:
+            return self.version
+        url = rest_url(self.url, self.model).removesuffix(":predict")
+        try:
+            with urllib.request.urlopen(url, timeout=self.timeout) as answer:
+                status = json.loads(answer.read()).get("model_version_status", [])
+        except (OSError, ValueError, AttributeError):
+            return None
+        available = [int(s["version"]) for s in status if s.get("state") == "AVAILABLE"]
+        return max(available, default=None)
+
     def predict(self, serialized: Sequence[bytes]) -> list[float]:
         body = json.dumps(rest_body(serialized)).encode("utf-8")
         request = urllib.request.Request(
@@ -230,6 +244,7 @@ class GrpcClient:
             ("grpc.max_receive_message_length", GRPC_MAX_MESSAGE_BYTES),
         ])
         self._stub = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
+        self.last_version: int | None = None  # the version that gave the last answer
 
     def predict(self, serialized: Sequence[bytes]) -> list[float]:
         request = predict_request(serialized, self.model, SIGNATURE_NAME, self.version)
@@ -247,17 +262,24 @@ class GrpcClient:
                     f"no answer from TF Serving at {self.target} (gRPC) within {self.timeout:g} s"
                 ) from None
             raise ServerError(f"TF Serving answered {code.name}: {details}") from None
+        if response.model_spec.HasField("version"):
+            self.last_version = response.model_spec.version.value
         return probabilities_from_grpc(response, len(serialized))
 
     def close(self) -> None:
         self._channel.close()
 
 
-def predict_all(client, examples: Sequence[bytes], batch_size: int) -> list[float]:
-    """Probabilities for every example, sending at most `batch_size` per request."""
+def predict_all(client, examples: Sequence[bytes], batch_size: int,
+                on_batch=None) -> list[float]:
+    """Probabilities for every example, sending at most `batch_size` per request;
+    `on_batch(start, probabilities)` sees each answer (the capture log)."""
     probabilities: list[float] = []
     for start in range(0, len(examples), batch_size):
-        probabilities.extend(client.predict(examples[start:start + batch_size]))
+        answer = client.predict(examples[start:start + batch_size])
+        if on_batch is not None:
+            on_batch(start, answer)
+        probabilities.extend(answer)
     return probabilities
 
 
@@ -288,7 +310,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="seconds to wait for each answer (default: %(default)s)")
     parser.add_argument("--schema", default=str(DEFAULT_SCHEMA),
                         help="schema giving each column's type (default: schema/schema.pbtxt)")
+    parser.add_argument("--capture", metavar="DIR", default=None,
+                        help="log a sample of requests and answers to DIR (PredictionLog "
+                             "TFRecords, see serving/capture.py) for python -m monitoring.check")
+    parser.add_argument("--capture-rate", type=float, default=1.0,
+                        help="share of rows logged (default: %(default)s)")
+    parser.add_argument("--capture-id-column", metavar="NAME", default=None,
+                        help="a column of row ids, logged with each row and not sent, to join "
+                             "labels on later (monitoring.check --as-span)")
     args = parser.parse_args(argv)
+    if not 0 < args.capture_rate <= 1:
+        parser.error("--capture-rate must be in (0, 1]")
     if not 1 <= args.batch_size <= MAX_BATCH_SIZE:
         parser.error(f"--batch-size must be between 1 and {MAX_BATCH_SIZE} "
                      "(TF Serving rejects larger requests)")
@@ -306,7 +338,14 @@ def _read_lines(source: str) -> list[str]:
 
 def run(args: argparse.Namespace, out: io.TextIOBase) -> int:
     columns = load_columns(args.schema)
-    examples, dropped = read_examples(_read_lines(args.input), columns, args.format)
+    id_column = args.capture_id_column
+    if id_column:  # read, logged, never sent
+        columns[id_column] = Column(id_column, "bytes_list", serving=False)
+    lines = _read_lines(args.input)
+    fmt = args.format if args.format != "auto" else (
+        "jsonl" if next((x for x in lines if x.strip()), "").lstrip().startswith("{") else "csv")
+    examples, dropped = read_examples(lines, columns, fmt)
+    dropped = [d for d in dropped if d != id_column]
     if dropped:
         print(f"note: not sent (not a serving input): {', '.join(dropped)}", file=sys.stderr)
     if not examples:
@@ -315,8 +354,18 @@ def run(args: argparse.Namespace, out: io.TextIOBase) -> int:
         client = GrpcClient(args.grpc, args.model, args.version, args.timeout)
     else:
         client = RestClient(args.rest or DEFAULT_REST_URL, args.model, args.version, args.timeout)
-    for probability in predict_all(client, examples, args.batch_size):
-        out.write(f"{probability:.6g}\n")
+    on_batch = writer = None
+    if args.capture:
+        from serving.capture import client_capture, row_ids
+
+        ids = row_ids(lines, columns, fmt, id_column) if id_column else None
+        on_batch, writer = client_capture(args, client, examples, ids)
+    try:
+        for probability in predict_all(client, examples, args.batch_size, on_batch):
+            out.write(f"{probability:.6g}\n")
+    finally:
+        if writer is not None:
+            writer.close()
     return 0
 
 

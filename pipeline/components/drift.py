@@ -117,8 +117,10 @@ def _finding(feature: str, kind: str, description: str) -> dict:
     return {"feature": feature, "split": "train", "type": kind, "description": description}
 
 
-def numeric_findings(current, baseline) -> list[dict]:
-    """NUMERIC_DRIFT features whose distribution moved more than allowed and than noise."""
+def numeric_findings(current, baseline, against: str = "previous") -> list[dict]:
+    """NUMERIC_DRIFT features whose distribution moved more than allowed and than noise.
+
+    `against` names the baseline in the messages (monitoring.check: "training")."""
     result = []
     now, before = _by_name(current), _by_name(baseline)
     for feature, threshold in NUMERIC_DRIFT.items():
@@ -133,13 +135,13 @@ def numeric_findings(current, baseline) -> list[dict]:
             result.append(_finding(
                 feature, _DRIFT_TYPE,
                 f"The share of values below some point moved by {gap:.3f} (Kolmogorov-Smirnov "
-                f"distance between current and previous, {n:,.0f} vs {m:,.0f} values), above "
+                f"distance between current and {against}, {n:,.0f} vs {m:,.0f} values), above "
                 f"the allowed {bar:.3f} (threshold {threshold}, or sampling noise if larger).",
             ))
     return result
 
 
-def presence_findings(current, baseline) -> list[dict]:
+def presence_findings(current, baseline, against: str = "previous") -> list[dict]:
     """Features whose share of rows with a value fell by more than MAX_PRESENCE_DROP and noise."""
     result = []
     now, before = _by_name(current), _by_name(baseline)
@@ -153,7 +155,7 @@ def presence_findings(current, baseline) -> list[dict]:
         if drop > max(MAX_PRESENCE_DROP, proportion_noise(pooled, n, m)):
             result.append(_finding(
                 feature, _PRESENCE_TYPE,
-                f"has a value in {share:.1%} of rows, down from {previous:.1%} in the previous "
+                f"has a value in {share:.1%} of rows, down from {previous:.1%} in the {against} "
                 f"data (more than {MAX_PRESENCE_DROP:.0%} fewer).",
             ))
     return result

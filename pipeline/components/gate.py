@@ -116,6 +116,12 @@ def presence_findings(
     return result
 
 
+def finding_line(finding: dict) -> str:
+    """One finding as the gate prints it (monitoring.check prints its findings the same way)."""
+    return (f"  - {visible(finding['feature'])} ({finding['split']} split): "
+            f"{finding['description']} [{finding['type']}]")
+
+
 def failure_message(blocking: list[dict], compared: str = "") -> str:
     """What failed, per feature, what was compared, and what the user can do about it."""
     features = sorted({f["feature"] for f in blocking})
@@ -123,10 +129,7 @@ def failure_message(blocking: list[dict], compared: str = "") -> str:
         f"{GATE_FIRST_LINE}: {len(features)} feature(s) break the schema or drifted; "
         "nothing was trained or pushed:"
     ]
-    for f in blocking:
-        lines.append(
-            f"  - {visible(f['feature'])} ({f['split']} split): {f['description']} [{f['type']}]"
-        )
+    lines.extend(finding_line(f) for f in blocking)
     if compared:
         lines.append(f"Data checked: {compared}.")
     lines.extend(remedy_hint(blocking))

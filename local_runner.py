@@ -64,7 +64,11 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     from local import run
 
-    code = run.run_locally(args, started)
+    return notify_outcome(args, run.run_locally(args, started))
+
+
+def notify_outcome(args: argparse.Namespace, code: int) -> int:
+    """Post the run's outcome to `--notify-webhook` (never changes the exit status)."""
     if args.notify_webhook:
         from metadata import store
         from monitoring import notify

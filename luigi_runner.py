@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     from orchestrators import luigi_run
 
-    return luigi_run.run_with_luigi(args, started)
+    return local_runner.notify_outcome(args, luigi_run.run_with_luigi(args, started))
 
 
 if __name__ == "__main__":

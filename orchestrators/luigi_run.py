@@ -202,6 +202,7 @@ def run_with_luigi(args: argparse.Namespace, started: float) -> int:
                     report_path, problem = report.try_write_report(
                         config.output_dir, run_id, config.metadata_location)
             if result.status not in _SUCCESS:
+                args.failure = "\n".join(_failures(run_dir))  # for --notify-webhook
                 return _report_failure(config, run_dir, result, log_path)
     except (preflight.InputError, RunLockedError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -38,6 +38,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--allow-anomaly", action="append", default=[], metavar="FEATURE[:TYPE]",
                         help="let the validation gate pass this anomaly (a feature, or "
                              "feature:ANOMALY_TYPE as printed by the gate); repeatable")
+    parser.add_argument("--push-as", choices=("stable", "canary"), default=defaults.push_as,
+                        help="label a pushed model gets in the live TF Serving config: stable "
+                             "(served to everyone) or canary (default: %(default)s)")
+    parser.add_argument("--serving-settle-seconds", type=int,
+                        default=defaults.serving_settle_seconds,
+                        help="seconds a running TF Serving gets to load a new version before "
+                             "the stable label moves to it (default: %(default)s)")
     from metadata import store
 
     store.add_cli_option(parser)

@@ -168,3 +168,30 @@ def executions_of(store, type_name: str) -> list[dict[str, object]]:
     except Exception:  # noqa: BLE001 - the type is not registered: nothing recorded yet
         return []
     return [{"id": e.id, **_properties(e)} for e in sorted(executions, key=lambda e: e.id)]
+
+
+def uses_of(store, artifact_id: int) -> list[dict[str, object]]:
+    """Batch predictions and rollout changes that used a PushedModel artifact, oldest first."""
+    types = {t.id: t.name for t in store.get_execution_types()}
+    events = store.get_events_by_artifact_ids([artifact_id])
+    ids = sorted({e.execution_id for e in events if e.type == _Event.INPUT})
+    uses = []
+    for execution in store.get_executions_by_id(ids) if ids else []:
+        kind = types.get(execution.type_id)
+        if kind not in (BATCH_PREDICTION, ROLLOUT_CHANGE):
+            continue
+        out_ids = [e.artifact_id for e in store.get_events_by_execution_ids([execution.id])
+                   if e.type == _Event.OUTPUT]
+        outputs = [a.uri for a in store.get_artifacts_by_id(out_ids)] if out_ids else []
+        uses.append({"type": kind, "id": execution.id, "outputs": outputs,
+                     **_properties(execution)})
+    return uses
+
+
+def describe_use(use: dict[str, object]) -> str:
+    """One line for a use: what was scored or which labels changed."""
+    if use["type"] == BATCH_PREDICTION:
+        return (f"batch prediction #{use['id']}: {use.get('rows')} rows scored "
+                f"({use.get('skipped_rows')} skipped) -> {', '.join(use['outputs'])}")
+    return (f"rollout #{use['id']} {use.get('verb')}: {use.get('labels_before')} -> "
+            f"{use.get('labels_after')}")

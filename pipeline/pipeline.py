@@ -214,6 +214,8 @@ def create_components(config: PipelineConfig) -> list[BaseNode]:
         model_blessing=evaluator.outputs["blessing"],
         examples=example_gen.outputs["examples"],
         base_directory=config.serving_model_dir,
+        push_as=config.push_as,
+        settle_seconds=config.serving_settle_seconds,
     ).with_id(names.PUSHER)
     return [
         example_gen,

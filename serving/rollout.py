@@ -133,7 +133,7 @@ def apply(serving_root: Path, labels: dict[str, int], settle_seconds: float = 0,
             raise RolloutError(f"refusing to write a config TF Serving rejects: {problem}")
         rc.write(serving_root, step)
         new = sorted(set(step.versions) - set(before.versions))
-        if new and index + 1 < len(steps):
+        if index + 1 < len(steps) and rc.moves_label_to(before, steps[index + 1], new):
             wait_for(new, available, settle_seconds)
         before = step
     return steps

@@ -151,3 +151,11 @@ def transition_problem(before: ServingState, after: ServingState) -> str | None:
         if version not in after.versions:
             return f"label '{label}' names version {version}, which the config does not load"
     return None
+
+
+def moves_label_to(before: ServingState, after: ServingState, versions: list[int]) -> bool:
+    """Whether `after` moves a label that names another version in `before` onto one
+    of `versions`: only then must the server have loaded them first (a new label
+    may name a version still loading, with --allow_version_labels_for_unavailable_models)."""
+    return any(before.labels.get(label) not in (None, version) and version in versions
+               for label, version in after.labels.items())

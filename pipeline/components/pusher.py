@@ -344,6 +344,8 @@ def push(
     base_directory: str,
     warmup_split: str = "eval",
     check_timeout_seconds: int = CHECK_TIMEOUT_SECONDS,
+    push_as: str = "stable",
+    settle_seconds: float = 0,
 ) -> bool:
     """Everything the component does; True when a version was pushed."""
     if not model_utils.is_model_blessed(model_blessing):
@@ -372,7 +374,19 @@ def push(
     destination, version = publish(staged, base_directory)
     mark_pushed(pushed_model, destination, version, check.details)
     logging.info("Pusher: pushed version %d to %s (%s)", version, destination, check.details)
+    label_pushed(base_directory, version, push_as, settle_seconds)
     return True
+
+
+def label_pushed(base_directory: str, version: int, push_as: str, settle_seconds: float) -> None:
+    """Label the new version `push_as` in the live TF Serving config (serving/rollout.py);
+    only for a local base: on object stores the cluster manages its own config."""
+    if is_local(base_directory):
+        from serving import rollout
+
+        serving_root = os.path.dirname(os.path.abspath(base_directory))
+        rollout.after_push(serving_root, version, push_as, settle_seconds)
+        logging.info("Pusher: version %d labelled %s", version, push_as)
 
 
 @component
@@ -384,9 +398,11 @@ def ServingPusher(  # noqa: N802 - TFX components are named like classes
     base_directory: Parameter[str],
     warmup_split: Parameter[str] = "eval",
     check_timeout_seconds: Parameter[int] = CHECK_TIMEOUT_SECONDS,
+    push_as: Parameter[str] = "stable",
+    settle_seconds: Parameter[int] = 0,
 ) -> None:
     """Push a blessed model that passes the TF Serving check, with warm-up, atomically."""
     push(
         model, model_blessing, examples, pushed_model, base_directory,
-        warmup_split, check_timeout_seconds,
+        warmup_split, check_timeout_seconds, push_as, settle_seconds,
     )

@@ -45,8 +45,9 @@ def folder(pipeline_run, pushed_model_dir, tmp_path_factory) -> Path:
     shutil.copy(pipeline_run.serving_base.parent / rc.LIVE_CONFIG_NAME,
                 out / "serving_model" / rc.LIVE_CONFIG_NAME)
     newest = int(pushed_model_dir.name)
+    base = out / "serving_model" / contract.MODEL_NAME
     for version in (newest - 20, newest - 10, newest):
-        shutil.copytree(pushed_model_dir, out / "serving_model" / contract.MODEL_NAME / str(version))
+        shutil.copytree(pushed_model_dir, base / str(version))
     return out
 
 

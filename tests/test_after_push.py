@@ -202,3 +202,31 @@ def test_after_a_rollback_the_next_run_is_compared_with_the_rolled_back_version(
             "SELECT p.int_value FROM ArtifactProperty p JOIN Artifact a ON a.id = p.artifact_id "
             "WHERE p.name = 'baseline_version' ORDER BY a.id DESC LIMIT 1").fetchone()
     assert recorded == (middle,)
+
+
+# --------------------------------------------------------------------------- model card
+
+
+def test_every_pushed_version_carries_a_model_card_of_recorded_facts(pipeline_run,
+                                                                     pushed_model_dir):
+    from metadata.evaluation import overall_metrics
+    from metadata.graph import MetadataGraph
+    from pipeline.configs import PipelineConfig
+
+    card = (pushed_model_dir / contract.MODEL_CARD_FILE).read_text()
+    facts = json.loads((pushed_model_dir / contract.MODEL_CARD_JSON).read_text())
+    assert facts["data"]["folder"] == str(DATA)
+    assert sum(facts["data"]["rows_by_split"].values()) == 15002
+    assert facts["training"]["train_steps"] == PipelineConfig().train_steps
+    kept = facts["features"]["kept"]
+    assert kept and all(f"- {name}: kept" in card for name in kept)
+    graph = MetadataGraph(str(pipeline_run.metadata_path))
+    [evaluation] = graph.node_outputs(graph.run_ids()[0], "Evaluator", "ModelEvaluation")
+    auc = overall_metrics(evaluation.uri)["auc"]
+    assert facts["evaluation"]["metrics_by_slice"]["overall"]["auc"] == round(auc, 4)
+    assert "payment_type=Cash" in facts["evaluation"]["metrics_by_slice"]
+    assert {t["metric"] for t in facts["evaluation"]["thresholds"]} >= {"AUC", "BinaryAccuracy"}
+    assert "## Known limitations" in card
+    # The report links to it.
+    report = (pipeline_run.output_dir / "report" / "index.html").read_text()
+    assert str(pushed_model_dir / contract.MODEL_CARD_FILE) in report

@@ -61,7 +61,9 @@ from metadata.names import (
     SERVING_CHECK,
 )
 from models import contract, features
+from pipeline.components import model_card
 from pipeline.components.baseline import SAVED_MODEL_FILE, existing_versions
+from pipeline.components.feature_selection import FeatureSelection as FeatureSelectionArtifact
 
 # Batch sizes of the warm-up requests: every power of two up to max_batch_size.
 WARMUP_BATCH_SIZES: tuple[int, ...] = tuple(
@@ -346,6 +348,7 @@ def push(
     check_timeout_seconds: int = CHECK_TIMEOUT_SECONDS,
     push_as: str = "stable",
     settle_seconds: float = 0,
+    card_inputs: dict | None = None,
 ) -> bool:
     """Everything the component does; True when a version was pushed."""
     if not model_utils.is_model_blessed(model_blessing):
@@ -366,6 +369,9 @@ def push(
     raw = read_examples(examples, warmup_split, sum(WARMUP_BATCH_SIZES))
     logs = warmup_logs([without_label(r) for r in raw])
     write_warmup(staged, logs)
+    if card_inputs is not None:  # before the check: what is checked is what is pushed
+        model_card.write_card(staged, model_card.card_facts(
+            staged, examples, blessing=model_blessing, **card_inputs))
     check = run_serving_check(staged, check_timeout_seconds)
     if not check.ok:
         clear_dir(staged)
@@ -394,6 +400,10 @@ def ServingPusher(  # noqa: N802 - TFX components are named like classes
     model: InputArtifact[standard_artifacts.Model],
     model_blessing: InputArtifact[standard_artifacts.ModelBlessing],
     examples: InputArtifact[standard_artifacts.Examples],
+    statistics: InputArtifact[standard_artifacts.ExampleStatistics],
+    selection: InputArtifact[FeatureSelectionArtifact],
+    evaluation: InputArtifact[standard_artifacts.ModelEvaluation],
+    model_run: InputArtifact[standard_artifacts.ModelRun],
     pushed_model: OutputArtifact[standard_artifacts.PushedModel],
     base_directory: Parameter[str],
     warmup_split: Parameter[str] = "eval",
@@ -405,4 +415,6 @@ def ServingPusher(  # noqa: N802 - TFX components are named like classes
     push(
         model, model_blessing, examples, pushed_model, base_directory,
         warmup_split, check_timeout_seconds, push_as, settle_seconds,
+        card_inputs={"statistics": statistics, "selection": selection,
+                     "evaluation": evaluation, "model_run": model_run},
     )

@@ -183,7 +183,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def status(serving_root: Path, where, as_json: bool) -> str:
     state = rc.read(serving_root)
-    store = serving_records.open_writable(where) if _exists(where) else None
+    store = metadata_store.open_store(where) if _exists(where) else None  # read-only
     history = serving_records.executions_of(store, serving_records.ROLLOUT_CHANGE) if store else []
     facts = {"config": str(rc.live_config_path(serving_root)), "labels": state.labels,
              "loaded": list(state.versions), "pushed": pushed_versions(serving_root),

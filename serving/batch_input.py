@@ -55,7 +55,7 @@ class Block:
 
     path: str
     rows: pa.RecordBatch
-    values: dict[str, np.ndarray]
+    values: dict[str, np.ndarray | pa.Array]  # numpy for numbers, Arrow binary for text
     present: dict[str, np.ndarray]
 
     @property
@@ -118,7 +118,7 @@ def _typed(array: pa.Array, column: Column) -> tuple[np.ndarray, np.ndarray] | N
     """(values, present) for a text column, or None when some cell does not cast."""
     present = array.is_valid().to_numpy(zero_copy_only=False)
     if column.kind == "bytes_list":
-        return array.cast(pa.binary()).fill_null(b"").to_numpy(zero_copy_only=False), present
+        return array.cast(pa.binary()).fill_null(b""), present  # kept in Arrow: no copies
     text = pc.utf8_trim_whitespace(array)
     present &= pc.not_equal(text, "").fill_null(False).to_numpy(zero_copy_only=False)
     text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)

@@ -86,7 +86,7 @@ def test_blocks_encode_to_the_clients_examples(columns):
     expected, _ = read_examples(lines, columns)
     found, _ = blocks(str(DATA), columns)
     encoder = BlockEncoder([c for c in columns.values() if c.serving])
-    ours = encoder.examples(found[0], 0, 300)
+    ours = list(encoder.examples(found[0], 0, 300))
     parse = tf.train.Example.FromString
     assert [parse(e) for e in ours] == [parse(e) for e in expected]
 
@@ -104,3 +104,26 @@ def test_float32_overflow_and_nan_are_bad_cells(tmp_path, columns):
 def test_a_missing_file_is_one_line(columns):
     with pytest.raises(batch_input.ClientError, match="input not found: /nope.csv"):
         blocks("/nope.csv", columns)
+
+
+def test_the_wire_format_matches_protobuf_for_edge_values(columns):
+    from serving import example_bytes
+    from serving.examples import to_example
+
+    parse = pytest.importorskip("tensorflow").train.Example.FromString
+    ints = np.array([0, 1, 127, 128, 300, -1, -5, 2**40, -(2**63)], np.int64)
+    floats = np.array([0.0, -1.5, 3.4e38, 1e-30, 12.5, 0.1, 7.0, -0.0, 2.0], np.float32)
+    texts = ["", "Cash", "é" * 200, "x", "Credit Card", "a,b", "", "q", "z"]
+    present = np.array([True, False, True, True, True, True, True, True, False])
+    ours = example_bytes.encode([
+        ("trip_seconds", "int64_list", ints, present),
+        ("fare", "float_list", floats, np.ones(9, bool)),
+        ("company", "bytes_list", np.array([t.encode() for t in texts], object), ~present),
+    ])
+    for i in range(9):
+        values = {"fare": float(floats[i])}
+        if present[i]:
+            values["trip_seconds"] = int(ints[i])
+        else:
+            values["company"] = texts[i].encode()
+        assert parse(ours[i]) == parse(to_example(values, columns)), i

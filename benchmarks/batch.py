@@ -112,7 +112,7 @@ def run_size(args, rows: int, work: Path, model_out: Path, root: Path) -> list[d
                    "--version", version.name]
         results.append({"rows": rows, **measure("ours", command, work, out / "log.txt",
                                                 args.timeout)})
-        shutil.rmtree(out / "scores.parquet", ignore_errors=True)
+        (out / "scores.parquet").unlink(missing_ok=True)
     if args.which in ("both", "theirs"):
         out = root / f"bulk-inferrer-{rows}"
         command = [PYTHON, "-m", "benchmarks.bulk_inferrer", "--data-root", dataset.data_root,

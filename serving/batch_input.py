@@ -151,12 +151,9 @@ def _row_problems(array: pa.Array, column: Column, lines: np.ndarray, path: str)
 
 def _line_numbers(start: int, count: int, skipped: Sequence[int]) -> tuple[np.ndarray, int]:
     """Lines of `count` good records following line `start`, around the skipped lines."""
-    lines, line, skipped = [], start, set(skipped)
-    while len(lines) < count:
-        line += 1
-        if line not in skipped:
-            lines.append(line)
-    return np.array(lines, dtype=np.int64), line
+    span = np.arange(start + 1, start + 1 + count + len(skipped), dtype=np.int64)
+    lines = span[~np.isin(span, np.asarray(skipped, np.int64))][:count]
+    return lines, int(lines[-1]) if count else start
 
 
 def read_blocks(path: str, columns: dict[str, Column], keep: Sequence[str],

@@ -52,6 +52,10 @@ class Result:
     bad: list  # the skipped rows (serving.batch_input.Located), in input order
     version: int
     seconds: float
+    phases: dict  # seconds: load, read (parse and check), encode, model, write
+
+    def timing(self) -> str:
+        return ", ".join(f"{name} {value:.1f} s" for name, value in self.phases.items())
 
     @property
     def skipped(self) -> int:
@@ -138,20 +142,31 @@ def predict(inputs: list[str], out: Path, serving_root: Path, *, keep: list[str]
     columns = load_columns(schema)
     chosen = resolve_version(serving_root, version, label)
     serving_columns = [c for c in columns.values() if c.serving]
+    loading = time.perf_counter()
     scorer = Scorer(str(serving_root / MODEL_NAME / str(chosen)), serving_columns)
+    loading = time.perf_counter() - loading  # TensorFlow's import and the model's load
     counts = ReadCounts()
     writer = OutputWriter(out, fmt)
     schema_out = pa.schema([*(pa.field(k, pa.string()) for k in keep),
                             pa.field(PROBABILITY_COLUMN, pa.float32())])
+    writing = 0.0
     try:
         blocks = all_blocks(inputs, columns, keep, counts, skip_bad_rows, block_bytes)
         for block, probabilities in score_blocks(scorer, blocks):
+            began = time.perf_counter()
             writer.write(output_table(block, probabilities, keep))
+            writing += time.perf_counter() - began
+        began = time.perf_counter()
         writer.commit(schema_out)
+        writing += time.perf_counter() - began
     except BaseException:
         writer.discard()
         raise
-    return Result(counts.rows, counts.bad, chosen, time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    phases = {"load": loading, "read": 0.0, "encode": scorer.seconds["encode"],
+              "model": scorer.seconds["model"], "write": writing}
+    phases["read"] = max(0.0, seconds - sum(phases.values()))
+    return Result(counts.rows, counts.bad, chosen, seconds, phases)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -205,7 +220,8 @@ def run(args: argparse.Namespace) -> int:
         execution = serving_records.record_batch_prediction(where, MODEL_NAME, run_record)
         recorded = f"; recorded in ML Metadata (execution {execution})"
     print(f"scored {result.rows} rows with version {result.version} in {result.seconds:.1f} s"
-          f" ({result.skipped} bad rows skipped) -> {out}{recorded}", file=sys.stderr)
+          f" ({result.skipped} bad rows skipped; {result.timing()}) -> {out}{recorded}",
+          file=sys.stderr)
     return 0
 
 

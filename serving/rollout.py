@@ -155,6 +155,18 @@ def after_push(serving_root: Path, version: int, as_label: str = STABLE,
     return apply(serving_root, labels, settle_seconds)
 
 
+def label_after_push(base_directory: str, version: int, push_as: str,
+                     settle_seconds: float) -> bool:
+    """The Pusher's call: label a just-pushed version in the live config beside its
+    base path; False (nothing done) for an object store, whose server config the
+    cluster manages where it is mounted."""
+    if "://" in base_directory:
+        return False
+    serving_root = Path(base_directory).resolve().parent
+    after_push(serving_root, version, push_as, settle_seconds)
+    return True
+
+
 # --------------------------------------------------------------------------- CLI
 
 

@@ -29,6 +29,10 @@ in the same place of the DAG (node id "Pusher"), adds what a model server needs:
    are copied straight into the version folder with saved_model.pb last, as
    TFX's Pusher does.
 
+5. Model card and label: `assets.extra/model_card.md` is written before the
+   check (pipeline/components/model_card.py); after the push the version is
+   labelled `stable` (or `canary`) in the live TF Serving config (serving/rollout.py).
+
 The output is a standard `PushedModel` artifact with TFX Pusher's custom
 properties (`pushed` 1/0, `pushed_destination`, `pushed_version`), which
 `local/summary.py` reads, plus `not_pushed_reason` when nothing was pushed
@@ -64,6 +68,7 @@ from models import contract, features
 from pipeline.components import model_card
 from pipeline.components.baseline import SAVED_MODEL_FILE, existing_versions
 from pipeline.components.feature_selection import FeatureSelection as FeatureSelectionArtifact
+from serving import rollout
 
 # Batch sizes of the warm-up requests: every power of two up to max_batch_size.
 WARMUP_BATCH_SIZES: tuple[int, ...] = tuple(
@@ -380,19 +385,9 @@ def push(
     destination, version = publish(staged, base_directory)
     mark_pushed(pushed_model, destination, version, check.details)
     logging.info("Pusher: pushed version %d to %s (%s)", version, destination, check.details)
-    label_pushed(base_directory, version, push_as, settle_seconds)
-    return True
-
-
-def label_pushed(base_directory: str, version: int, push_as: str, settle_seconds: float) -> None:
-    """Label the new version `push_as` in the live TF Serving config (serving/rollout.py);
-    only for a local base: on object stores the cluster manages its own config."""
-    if is_local(base_directory):
-        from serving import rollout
-
-        serving_root = os.path.dirname(os.path.abspath(base_directory))
-        rollout.after_push(serving_root, version, push_as, settle_seconds)
+    if rollout.label_after_push(base_directory, version, push_as, settle_seconds):
         logging.info("Pusher: version %d labelled %s", version, push_as)
+    return True
 
 
 @component

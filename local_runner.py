@@ -43,6 +43,13 @@ def build_parser(description: str = "Run the Chicago Taxi TFX pipeline locally w
                              "earlier run recorded for the nodes before it")
     parser.add_argument("--to", dest="to_node", metavar="NODE",
                         help="run only up to this node (e.g. Evaluator)")
+    parser.add_argument("--push-as", choices=("stable", "canary"), default=defaults.push_as,
+                        help="label a pushed model gets in the live TF Serving config: stable "
+                             "(served to everyone) or canary (default: %(default)s)")
+    parser.add_argument("--serving-settle-seconds", type=int,
+                        default=defaults.serving_settle_seconds,
+                        help="seconds a running TF Serving gets to load a new version before "
+                             "the stable label moves to it (default: %(default)s)")
     from metadata import store
 
     store.add_cli_option(parser)

@@ -272,6 +272,10 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks import quality
 
         return quality.main(argv[1:])
+    if argv[:1] == ["batch"]:  # batch predictions against TFX's BulkInferrer
+        from benchmarks import batch
+
+        return batch.main(argv[1:])
     interrupt_on_signals()
     args = parse_args(argv)
     args.source = machine.source_fingerprint(PROJECT_ROOT)

@@ -40,6 +40,8 @@ def config_from_args(args: argparse.Namespace) -> PipelineConfig:
         enable_cache=not args.no_cache,
         beam_pipeline_args=tuple(beam_args),
         metadata_mysql=metadata_mysql,
+        push_as=args.push_as,
+        serving_settle_seconds=args.serving_settle_seconds,
     )
 
 

@@ -72,6 +72,7 @@ ALLOWED_ANOMALIES = "allowed_anomalies"
 GATE_REPORT_FILE = "validation.json"  # ValidatedStatistics: what was compared, what was allowed
 SELECTION_REPORT_FILE = "feature_selection.json"  # FeatureSelection: every decision, label counts
 HISTORY_FILE = "training_history.json"  # ModelRun: the Keras training history
+TRAINING_FACTS_FILE = "training_facts.json"  # ModelRun: steps, batch size, final losses
 
 # -- the first words of the validation gate's refusal (pipeline/components/gate.py): runners
 # that only see a failed node's text (Luigi, the node runner) recognise a refusal by them.

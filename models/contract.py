@@ -29,6 +29,9 @@ TRANSFORM_SIGNATURE_NAME = "transform_features"
 EXTRA_ASSETS_DIR = "assets.extra"
 # The input contract in words and column types, for people and tools.
 INPUT_SPEC_FILE = f"{EXTRA_ASSETS_DIR}/input_spec.json"
+# The model card the Pusher writes into every pushed version (Markdown, and JSON beside it).
+MODEL_CARD_FILE = f"{EXTRA_ASSETS_DIR}/model_card.md"
+MODEL_CARD_JSON = f"{EXTRA_ASSETS_DIR}/model_card.json"
 # Warm-up requests: TF Serving replays them before a version takes traffic
 # and refuses a file of more than MAX_WARMUP_RECORDS records.
 WARMUP_FILE = f"{EXTRA_ASSETS_DIR}/tf_serving_warmup_requests"

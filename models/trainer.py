@@ -133,6 +133,17 @@ def run_fn(fn_args: FnArgs) -> None:
     )
     logging.info("exported the SavedModel in %.1f s", time.time() - started)
     _write_extras(fn_args, history.history, tf_transform_output)
+    _write_training_facts(fn_args, history.history, hparams.batch_size)
+
+
+def _write_training_facts(fn_args: FnArgs, history: dict, batch_size: int) -> None:
+    """How the model was trained, for the model card the Pusher writes."""
+    facts = {"train_steps": fn_args.train_steps, "batch_size": batch_size,
+             "eval_steps": fn_args.eval_steps,
+             **{f"final_{k}": round(float(v[-1]), 4) for k, v in history.items() if v}}
+    path = os.path.join(fn_args.model_run_dir, names.TRAINING_FACTS_FILE)
+    with tf.io.gfile.GFile(path, "w") as f:
+        json.dump(facts, f, indent=1)
 
 
 def _write_extras(

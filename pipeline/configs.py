@@ -113,6 +113,14 @@ class PipelineConfig:
     # Kubeflow: Trainer's train/eval steps become pipeline parameters that each
     # run may override. Local runs keep fixed values.
     runtime_parameters: bool = False
+    # The label a pushed version gets in the live TF Serving config
+    # (serving/rollout.py): "stable" (served to everyone) or "canary".
+    push_as: str = "stable"
+    # Seconds a running TF Serving gets to load a new version before the Pusher
+    # moves the `stable` label onto it (two config polls and a load); 0 when no
+    # server watches the folder. SERVING_SETTLE_SECONDS overrides the default.
+    serving_settle_seconds: int = field(
+        default_factory=lambda: int(os.environ.get("SERVING_SETTLE_SECONDS", "20")))
 
     @property
     def pipeline_root(self) -> str:

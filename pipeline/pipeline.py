@@ -215,7 +215,14 @@ def create_components(config: PipelineConfig) -> list[BaseNode]:
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         examples=example_gen.outputs["examples"],
+        # For the model card it writes into the pushed version (model_card.py).
+        statistics=statistics_gen.outputs["statistics"],
+        selection=selection.outputs["selection"],
+        evaluation=evaluator.outputs["evaluation"],
+        model_run=trainer.outputs["model_run"],
         base_directory=config.serving_model_dir,
+        push_as=config.push_as,
+        settle_seconds=config.serving_settle_seconds,
     ).with_id(names.PUSHER)
     return [
         example_gen,

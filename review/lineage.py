@@ -33,11 +33,11 @@ import json
 import os
 import sys
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from ml_metadata.proto import metadata_store_pb2
 
-from metadata import names
+from metadata import names, serving_records
 from metadata import store as pipeline_store
 from metadata.graph import (
     ArtifactInfo,
@@ -64,6 +64,8 @@ class Lineage:
     version: str
     destination: str
     steps: list[Step]
+    # After the push: batch predictions and rollout changes that used this version.
+    uses: list[dict] = field(default_factory=list)
 
     def step(self, component: str) -> Step | None:
         return next((s for s in self.steps if s.component == component), None)
@@ -175,6 +177,7 @@ def model_lineage(graph: MetadataGraph, version: str | None = None) -> Lineage:
         version=string_property(pushed, names.PUSHED_VERSION),
         destination=string_property(pushed, names.PUSHED_DESTINATION),
         steps=steps,
+        uses=serving_records.uses_of(graph.store, pushed.id),
     )
 
 

@@ -14,6 +14,7 @@ from metadata import names
 from metadata.artifacts import anomalies_by_split
 from metadata.evaluation import recorded_baseline
 from metadata.graph import ArtifactInfo, Step
+from metadata.serving_records import describe_use
 
 if TYPE_CHECKING:  # review.lineage imports this module
     from review.lineage import Lineage, RunInfo
@@ -138,4 +139,8 @@ def format_lineage(lineage: Lineage) -> list[str]:
             for artifact in artifacts:
                 lines.append(f"      -> {key}: {_describe(artifact)}")
                 lines.append(f"         {artifact.uri}")
+    if lineage.uses:
+        lines += ["", "After the push (batch predictions, rollout changes):"]
+        lines += [f"  {format_time(float(use.get('finished_at') or use.get('at') or 0))}  "
+                  f"{describe_use(use)}" for use in lineage.uses]
     return lines

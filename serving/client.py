@@ -5,6 +5,7 @@ digits (e.g. 0.912345, 1.36906e-06).
 
     python -m serving.client data/data.csv                    # REST on localhost:8501
     python -m serving.client --grpc localhost:8500 data/data.csv
+    python -m serving.client --label canary data/data.csv     # the version labelled canary
     echo '{"fare": 12.5, "payment_type": "Cash"}' | python -m serving.client
 
 Rows come from a CSV file with a header, or JSON lines (a file, or stdin). Each
@@ -83,9 +84,11 @@ class ServerError(ClientError):
 # --------------------------------------------------------------------------- requests
 
 
-def rest_url(base_url: str, model: str = MODEL_NAME, version: int | None = None) -> str:
-    """TF Serving's predict URL: /v1/models/<name>[/versions/<v>]:predict."""
+def rest_url(base_url: str, model: str = MODEL_NAME, version: int | None = None,
+             label: str | None = None) -> str:
+    """TF Serving's predict URL: /v1/models/<name>[/versions/<v> | /labels/<l>]:predict."""
     path = f"/v1/models/{model}" + (f"/versions/{version}" if version is not None else "")
+    path += f"/labels/{label}" if label is not None else ""
     return base_url.rstrip("/") + path + ":predict"
 
 
@@ -107,8 +110,10 @@ def predict_request(
     model: str = MODEL_NAME,
     signature: str = SIGNATURE_NAME,
     version: int | None = None,
+    label: str | None = None,
 ):
-    """The gRPC PredictRequest: input `examples` as a 1-D DT_STRING tensor."""
+    """The gRPC PredictRequest: input `examples` as a 1-D DT_STRING tensor; the model
+    version by number or by label (TF Serving's ModelSpec.version_label)."""
     from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
     from tensorflow_serving.apis import predict_pb2
 
@@ -117,6 +122,8 @@ def predict_request(
     request.model_spec.signature_name = signature
     if version is not None:
         request.model_spec.version.value = version
+    if label is not None:
+        request.model_spec.version_label = label
     request.inputs[INPUT_KEY].CopyFrom(
         tensor_pb2.TensorProto(
             dtype=types_pb2.DT_STRING,
@@ -173,8 +180,9 @@ class RestClient:
     """TF Serving's REST predict API over plain HTTP (standard library only)."""
 
     def __init__(self, url: str = DEFAULT_REST_URL, model: str = MODEL_NAME,
-                 version: int | None = None, timeout: float = 30.0):
+                 version: int | None = None, timeout: float = 30.0, label: str | None = None):
         self.url, self.model, self.version, self.timeout = url, model, version, timeout
+        self.label = label
 
     def served_version(self) -> int | None:
         """The version answering unversioned requests (the newest AVAILABLE), for the
@@ -193,7 +201,7 @@ class RestClient:
     def predict(self, serialized: Sequence[bytes]) -> list[float]:
         body = json.dumps(rest_body(serialized)).encode("utf-8")
         request = urllib.request.Request(
-            rest_url(self.url, self.model, self.version), data=body,
+            rest_url(self.url, self.model, self.version, self.label), data=body,
             headers={"Content-Type": "application/json"}, method="POST",
         )
         try:
@@ -233,11 +241,12 @@ class GrpcClient:
     """TF Serving's gRPC PredictionService/Predict, with tensorflow-serving-api."""
 
     def __init__(self, target: str = DEFAULT_GRPC_TARGET, model: str = MODEL_NAME,
-                 version: int | None = None, timeout: float = 30.0):
+                 version: int | None = None, timeout: float = 30.0, label: str | None = None):
         import grpc
         from tensorflow_serving.apis import prediction_service_pb2_grpc
 
         self.target, self.model, self.version, self.timeout = target, model, version, timeout
+        self.label = label
         self._grpc = grpc
         self._channel = grpc.insecure_channel(target, options=[
             ("grpc.max_send_message_length", GRPC_MAX_MESSAGE_BYTES),
@@ -247,7 +256,8 @@ class GrpcClient:
         self.last_version: int | None = None  # the version that gave the last answer
 
     def predict(self, serialized: Sequence[bytes]) -> list[float]:
-        request = predict_request(serialized, self.model, SIGNATURE_NAME, self.version)
+        request = predict_request(serialized, self.model, SIGNATURE_NAME, self.version,
+                                  self.label)
         try:
             response = self._stub.Predict(request, timeout=self.timeout)
         except self._grpc.RpcError as error:
@@ -301,8 +311,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--format", choices=("auto", "csv", "jsonl"), default="auto",
                         help="input format (default: guessed from the first line)")
     parser.add_argument("--model", default=MODEL_NAME, help="model name (default: %(default)s)")
-    parser.add_argument("--version", type=int, default=None,
-                        help="model version (default: the newest the server has)")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--version", type=int, default=None,
+                       help="model version (default: the newest the server has)")
+    which.add_argument("--label", default=None,
+                       help="model version by label, e.g. stable or canary "
+                            "(python -m serving.rollout)")
     parser.add_argument("--batch-size", type=int, default=MAX_BATCH_SIZE,
                         help="examples per request, at most the server's max_batch_size "
                              "(default: %(default)s)")
@@ -351,9 +365,10 @@ def run(args: argparse.Namespace, out: io.TextIOBase) -> int:
     if not examples:
         raise ClientError("no rows to send")
     if args.grpc:
-        client = GrpcClient(args.grpc, args.model, args.version, args.timeout)
+        client = GrpcClient(args.grpc, args.model, args.version, args.timeout, args.label)
     else:
-        client = RestClient(args.rest or DEFAULT_REST_URL, args.model, args.version, args.timeout)
+        client = RestClient(args.rest or DEFAULT_REST_URL, args.model, args.version,
+                            args.timeout, args.label)
     on_batch = writer = None
     if args.capture:
         from serving.capture import client_capture, row_ids

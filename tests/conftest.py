@@ -64,7 +64,9 @@ def run_cli(
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**os.environ, **(env or {})},
+        # No TF Serving watches a test's folder: the Pusher need not wait for
+        # one to load a version before labelling it stable (serving/rollout.py).
+        env={"SERVING_SETTLE_SECONDS": "0", **os.environ, **(env or {})},
     )
 
 

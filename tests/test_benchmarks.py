@@ -313,3 +313,27 @@ def test_scale_table_puts_sizes_side_by_side_per_million_rows(tmp_path: Path):
     # CsvExampleGen, StatisticsGen, Transform, Trainer, Evaluator
     assert "| 3.0 | – | – | 10.0 | – |" in lines[2]
     assert "| 1,000,000 | TFX example | 60.0 | 60.0 |" in table
+
+
+def test_the_batch_comparison_table_states_the_ratio_and_the_load():
+    from benchmarks import batch
+
+    args = batch.parse_args(["--rows", "1000"])
+    row = {"rows": 1000, "ok": True, "cpu": 1.0, "peak_tree_bytes": 2**30,
+           "largest_process_bytes": 2**29, "load_before": 1.5, "load_after": 2.0}
+    text = batch.markdown([{**row, "pipeline": "ours", "wall": 3.0},
+                           {**row, "pipeline": "BulkInferrer", "wall": 12.0,
+                            "components": {"BulkInferrer": 8.0}}], args)
+    assert "| 1,000 | ours | yes | 3.0 | 1.0 | 1.00 GiB | 0.50 GiB | 1.5 / 2.0 | - |" in text
+    assert "BulkInferrer 8.0 s" in text
+    assert "1,000 rows: ours takes 0.25x BulkInferrer's wall time." in text
+
+
+def test_the_bulk_inferrer_model_artifact_points_at_the_pushed_version(tmp_path):
+    from benchmarks.bulk_inferrer import model_root
+
+    version = tmp_path / "serving_model" / "chicago_taxi" / "123"
+    version.mkdir(parents=True)
+    root = Path(model_root(str(version), str(tmp_path / "out")))
+    assert (root / "Format-Serving").resolve() == version.resolve()
+    assert model_root(str(version), str(tmp_path / "out")) == str(root)  # idempotent

@@ -30,7 +30,7 @@ PACKAGES = ("models", "metadata", "serving", "pipeline.components", "pipeline", 
 ALLOWED = {
     "metadata": set(),
     "models": {"metadata"},
-    "serving": {"models"},
+    "serving": {"models", "metadata"},
     "pipeline.components": {"models", "metadata", "serving"},
     "pipeline": {"pipeline.components", "models", "metadata"},
     "review": {"metadata", "models"},

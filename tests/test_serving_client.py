@@ -256,3 +256,14 @@ def test_batch_size_cannot_exceed_the_server_max_batch_size(capsys):
         client.parse_args(["--batch-size", str(contract.MAX_BATCH_SIZE + 1)])
     assert exit_info.value.code == 2
     assert "TF Serving rejects larger requests" in capsys.readouterr().err
+
+
+def test_a_version_label_is_tf_servings_labels_path_and_model_spec_field():
+    assert client.rest_url("http://host:8501", label="stable") == (
+        "http://host:8501/v1/models/chicago_taxi/labels/stable:predict")
+    request = client.predict_request([b""], label="canary")
+    assert request.model_spec.version_label == "canary"
+    assert not request.model_spec.HasField("version")
+    assert client.parse_args(["--label", "stable"]).label == "stable"
+    with pytest.raises(SystemExit):
+        client.parse_args(["--label", "stable", "--version", "3"])

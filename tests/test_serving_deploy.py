@@ -22,11 +22,11 @@ import serving
 from models import contract
 from pipeline.components import pusher
 from pipeline.configs import PipelineConfig
-from serving import client
+from serving import client, rollout_config
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVING = ROOT / "serving"
-CONFIG_FILES = ("models.config", "batching_parameters.txt", "monitoring.config")
+CONFIG_FILES = ("batching_parameters.txt", "monitoring.config")  # mounted read-only
 K8S_FILES = ("k8s/models-pvc.yaml", "k8s/deployment.yaml", "k8s/service.yaml")
 
 
@@ -137,8 +137,12 @@ def check_server_flags(flags: dict[str, str], mounted_configs: dict[str, str]) -
     assert flags["rest_api_port"] == str(serving.REST_PORT)
     assert flags["enable_batching"] == "true"
     assert flags["file_system_poll_wait_seconds"] == "1"
-    for flag, file in [("model_config_file", "models.config"),
-                       ("batching_parameters_file", "batching_parameters.txt"),
+    # The live config beside the pushed versions (serving/rollout_config.py), re-read
+    # while serving; a first config may label a version still loading.
+    assert flags["model_config_file"] == f"{serving.MODELS_DIR}/{rollout_config.LIVE_CONFIG_NAME}"
+    assert flags["model_config_file_poll_wait_seconds"] == str(rollout_config.CONFIG_POLL_SECONDS)
+    assert flags["allow_version_labels_for_unavailable_models"] == "true"
+    for flag, file in [("batching_parameters_file", "batching_parameters.txt"),
                        ("monitoring_config_file", "monitoring.config")]:
         assert flags[flag] == f"{serving.CONFIG_DIR}/{file}"
         assert mounted_configs[flags[flag]] == file

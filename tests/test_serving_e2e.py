@@ -48,29 +48,49 @@ class HarnessError(Exception):
 class TFServingTestHarness:
     """TEST HARNESS standing in for TF Serving (see the module docstring)."""
 
-    def __init__(self, version_dir: Path, model_name: str, max_batch_size: int):
+    def __init__(self, version_dirs: Path | list[Path], model_name: str, max_batch_size: int,
+                 labels: dict[str, int] | None = None):
+        """Serve one version folder, or several with `labels` (label -> version),
+        as TF Serving's `specific` policy and `version_labels` do."""
+        self.model_name, self.max_batch_size = model_name, max_batch_size
+        dirs = version_dirs if isinstance(version_dirs, list) else [version_dirs]
+        self.loaded = {int(d.name): self._load(d) for d in dirs}
+        self.version = max(self.loaded)  # requests naming no version get the newest
+        self.labels = dict(labels or {})
+        self.session, self.signatures = self.loaded[self.version]
+        self.batch_sizes: list[int] = []
+        self.answered_versions: list[int] = []
+        self._grpc_server = self._http_server = None
+
+    @staticmethod
+    def _load(version_dir: Path):
         import tensorflow as tf
 
-        self.model_name, self.version = model_name, int(version_dir.name)
-        self.max_batch_size = max_batch_size
-        self.graph = tf.Graph()
-        self.session = tf.compat.v1.Session(graph=self.graph)
-        with self.graph.as_default():
-            meta_graph = tf.compat.v1.saved_model.loader.load(
-                self.session, ["serve"], str(version_dir)
-            )
-        self.signatures = dict(meta_graph.signature_def)
-        self.batch_sizes: list[int] = []
-        self._grpc_server = self._http_server = None
+        graph = tf.Graph()
+        session = tf.compat.v1.Session(graph=graph)
+        with graph.as_default():
+            meta_graph = tf.compat.v1.saved_model.loader.load(session, ["serve"], str(version_dir))
+        return session, dict(meta_graph.signature_def)
+
+    def resolve(self, name: str, version: int | None, label: str | None) -> int:
+        """The version a request names, as ServerCore::GetModelVersionForLabel does."""
+        if label:
+            if name != self.model_name or label not in self.labels:
+                raise HarnessError("INVALID_ARGUMENT", 400,
+                                   f"Unrecognized servable version label: {label}")
+            return self.labels[label]
+        if name != self.model_name or (version is not None and version not in self.loaded):
+            spec = f"Latest({name})" if version is None else f"Specific({name}, {version})"
+            raise HarnessError("NOT_FOUND", 404, f"Servable not found for request: {spec}")
+        return self.version if version is None else version
 
     # -- the model, as TF Serving's Predict runs it
 
     def predict(self, name: str, version: int | None, signature_name: str, inputs: dict,
-                output_filter: list[str]) -> dict:
-        if name != self.model_name or (version is not None and version != self.version):
-            spec = f"Latest({name})" if version is None else f"Specific({name}, {version})"
-            raise HarnessError("NOT_FOUND", 404, f"Servable not found for request: {spec}")
-        signature = self.signatures.get(signature_name or "serving_default")
+                output_filter: list[str], label: str | None = None) -> dict:
+        chosen = self.resolve(name, version, label)
+        session, signatures = self.loaded[chosen]
+        signature = signatures.get(signature_name or "serving_default")
         if signature is None:
             raise HarnessError("INVALID_ARGUMENT", 400,
                                f'Serving signature key "{signature_name}" not found.')
@@ -82,8 +102,9 @@ class TFServingTestHarness:
             raise HarnessError("INVALID_ARGUMENT", 400, f"Task size {batch} is larger than "
                                f"maximum input batch size {self.max_batch_size}")
         self.batch_sizes.append(batch)
+        self.answered_versions.append(chosen)
         names = output_filter or sorted(signature.outputs)
-        values = self.session.run(
+        values = session.run(
             [signature.outputs[n].name for n in names],
             feed_dict={signature.inputs[k].name: v for k, v in inputs.items()},
         )
@@ -106,13 +127,13 @@ class TFServingTestHarness:
                         spec.name, spec.version.value if spec.HasField("version") else None,
                         spec.signature_name,
                         {k: tf.make_ndarray(v) for k, v in request.inputs.items()},
-                        list(request.output_filter),
+                        list(request.output_filter), spec.version_label or None,
                     )
                 except HarnessError as error:
                     context.abort(getattr(grpc.StatusCode, error.code), str(error))
                 response = predict_pb2.PredictResponse()
                 response.model_spec.name = harness.model_name
-                response.model_spec.version.value = harness.version
+                response.model_spec.version.value = harness.answered_versions[-1]
                 response.model_spec.signature_name = spec.signature_name or "serving_default"
                 for name, value in outputs.items():
                     response.outputs[name].CopyFrom(as_proto_field(value))
@@ -130,7 +151,8 @@ class TFServingTestHarness:
 
     def start_rest(self) -> str:
         harness = self
-        predict_path = re.compile(r"^/v1/models/([^/:]+)(?:/versions/(\d+))?:predict$")
+        predict_path = re.compile(
+            r"^/v1/models/([^/:]+)(?:/versions/(\d+)|/labels/([^/:]+))?:predict$")
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args) -> None:  # keep pytest output clean
@@ -145,13 +167,17 @@ class TFServingTestHarness:
                 self.wfile.write(body)
 
             def do_GET(self) -> None:  # noqa: N802 - http.server method name
-                if self.path != f"/v1/models/{harness.model_name}":
+                status = re.match(rf"^/v1/models/{harness.model_name}(?:/versions/(\d+))?$",
+                                  self.path)
+                wanted = int(status.group(1)) if status and status.group(1) else None
+                versions = [v for v in sorted(harness.loaded) if wanted in (None, v)]
+                if not status or not versions:
                     self._answer(404, {"error": "Could not find any versions of model"})
                     return
                 self._answer(200, {"model_version_status": [{
-                    "version": str(harness.version), "state": "AVAILABLE",
+                    "version": str(v), "state": "AVAILABLE",
                     "status": {"error_code": "OK", "error_message": ""},
-                }]})
+                } for v in versions]})
 
             def do_POST(self) -> None:  # noqa: N802 - http.server method name
                 match = predict_path.match(self.path)
@@ -165,7 +191,7 @@ class TFServingTestHarness:
                     inputs = rest_inputs(body, list(signature.inputs) if signature else [])
                     outputs = harness.predict(
                         match.group(1), int(match.group(2)) if match.group(2) else None,
-                        signature_name, inputs, [],
+                        signature_name, inputs, [], match.group(3),
                     )
                 except HarnessError as error:
                     self._answer(error.status, {"error": str(error)})
@@ -188,7 +214,8 @@ class TFServingTestHarness:
             self._grpc_server.stop(grace=None)
         if self._http_server:
             self._http_server.shutdown()
-        self.session.close()
+        for session, _ in self.loaded.values():
+            session.close()
 
 
 def as_proto_field(value: np.ndarray):

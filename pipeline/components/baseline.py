@@ -1,8 +1,9 @@
 """Where the pipeline's two baselines live, found from inside components.
 
 * The Evaluator compares a candidate with **the model currently served**: the
-  newest numeric version folder under the serving base, the one TF Serving's
-  default version policy serves.
+  version labelled `stable` in the live TF Serving config (serving/rollout.py),
+  else the newest numeric version folder under the serving base, the one TF
+  Serving's default version policy serves.
 * The validation gate checks drift against **the statistics it last accepted**:
   each time it lets data through, it records where those statistics are in a
   small JSON file at a fixed place under the pipeline root.
@@ -45,13 +46,33 @@ def existing_versions(base_directory: str) -> list[int]:
     )
 
 
+def stable_version(base_directory: str) -> int | None:
+    """The version labelled `stable` in the live TF Serving config beside the
+    base path (serving/rollout_config.py), or None when there is no such label."""
+    from serving import rollout_config
+
+    path = os.path.join(os.path.dirname(base_directory.rstrip("/")),
+                        rollout_config.LIVE_CONFIG_NAME)
+    if not _fileio().exists(path):
+        return None
+    with _fileio().open(path, "r") as f:
+        return rollout_config.parse(f.read()).labels.get(rollout_config.STABLE)
+
+
 def served_model(base_directory: str) -> tuple[int, str] | None:
     """(version, folder) of the model TF Serving serves from `base_directory`, or None.
 
-    TF Serving's default policy serves the highest version number; a folder
+    The version labelled `stable` (serving.rollout), so that a rollback also
+    rolls back what the next candidate must beat; where no label exists, the
+    highest version number, which TF Serving's default policy serves. A folder
     without saved_model.pb (never the case for what the Pusher publishes) is
     skipped, as TF Serving would fail to load it.
     """
+    stable = stable_version(base_directory)
+    if stable is not None:
+        folder = os.path.join(base_directory, str(stable))
+        if _fileio().exists(os.path.join(folder, SAVED_MODEL_FILE)):
+            return stable, folder
     for version in reversed(existing_versions(base_directory)):
         folder = os.path.join(base_directory, str(version))
         if _fileio().exists(os.path.join(folder, SAVED_MODEL_FILE)):

@@ -73,6 +73,7 @@ from pipeline.components.csv_columns import convert, read_header
 SHUFFLED_SHARDS_PROPERTY = "shuffled_shards"
 # On the output Examples: {split name: rows}.
 SPLIT_ROWS_PROPERTY = "split_rows"
+INPUT_BASE_PROPERTY = "input_base"
 # Beam's runners that run on this machine, where the columnar path applies.
 LOCAL_RUNNERS = frozenset(
     {"direct", "directrunner", "bundlebaseddirectrunner", "switchingdirectrunner"}
@@ -128,6 +129,7 @@ class Executor(stock_executor.Executor):
         for name, count in zip(split_names, counts, strict=True):
             logging.info("Wrote %d examples to split %s.", count, name)
         examples.set_int_custom_property(SHUFFLED_SHARDS_PROPERTY, 1)
+        examples.set_string_custom_property(INPUT_BASE_PROPERTY, input_base)  # the model card
         examples.set_json_value_custom_property(
             SPLIT_ROWS_PROPERTY, dict(zip(split_names, map(int, counts), strict=True))
         )

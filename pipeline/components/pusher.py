@@ -29,6 +29,10 @@ in the same place of the DAG (node id "Pusher"), adds what a model server needs:
    are copied straight into the version folder with saved_model.pb last, as
    TFX's Pusher does.
 
+5. Model card and label: `assets.extra/model_card.md` is written before the
+   check (pipeline/components/model_card.py); after the push the version is
+   labelled `stable` (or `canary`) in the live TF Serving config (serving/rollout.py).
+
 The output is a standard `PushedModel` artifact with TFX Pusher's custom
 properties (`pushed` 1/0, `pushed_destination`, `pushed_version`), which
 `local/summary.py` reads, plus `not_pushed_reason` when nothing was pushed
@@ -61,7 +65,10 @@ from metadata.names import (
     SERVING_CHECK,
 )
 from models import contract, features
+from pipeline.components import model_card
 from pipeline.components.baseline import SAVED_MODEL_FILE, existing_versions
+from pipeline.components.feature_selection import FeatureSelection as FeatureSelectionArtifact
+from serving import rollout
 
 # Batch sizes of the warm-up requests: every power of two up to max_batch_size.
 WARMUP_BATCH_SIZES: tuple[int, ...] = tuple(
@@ -344,6 +351,9 @@ def push(
     base_directory: str,
     warmup_split: str = "eval",
     check_timeout_seconds: int = CHECK_TIMEOUT_SECONDS,
+    push_as: str = "stable",
+    settle_seconds: float = 0,
+    card_inputs: dict | None = None,
 ) -> bool:
     """Everything the component does; True when a version was pushed."""
     if not model_utils.is_model_blessed(model_blessing):
@@ -364,6 +374,9 @@ def push(
     raw = read_examples(examples, warmup_split, sum(WARMUP_BATCH_SIZES))
     logs = warmup_logs([without_label(r) for r in raw])
     write_warmup(staged, logs)
+    if card_inputs is not None:  # before the check: what is checked is what is pushed
+        model_card.write_card(staged, model_card.card_facts(
+            staged, examples, blessing=model_blessing, **card_inputs))
     check = run_serving_check(staged, check_timeout_seconds)
     if not check.ok:
         clear_dir(staged)
@@ -372,6 +385,8 @@ def push(
     destination, version = publish(staged, base_directory)
     mark_pushed(pushed_model, destination, version, check.details)
     logging.info("Pusher: pushed version %d to %s (%s)", version, destination, check.details)
+    if rollout.label_after_push(base_directory, version, push_as, settle_seconds):
+        logging.info("Pusher: version %d labelled %s", version, push_as)
     return True
 
 
@@ -380,13 +395,21 @@ def ServingPusher(  # noqa: N802 - TFX components are named like classes
     model: InputArtifact[standard_artifacts.Model],
     model_blessing: InputArtifact[standard_artifacts.ModelBlessing],
     examples: InputArtifact[standard_artifacts.Examples],
+    statistics: InputArtifact[standard_artifacts.ExampleStatistics],
+    selection: InputArtifact[FeatureSelectionArtifact],
+    evaluation: InputArtifact[standard_artifacts.ModelEvaluation],
+    model_run: InputArtifact[standard_artifacts.ModelRun],
     pushed_model: OutputArtifact[standard_artifacts.PushedModel],
     base_directory: Parameter[str],
     warmup_split: Parameter[str] = "eval",
     check_timeout_seconds: Parameter[int] = CHECK_TIMEOUT_SECONDS,
+    push_as: Parameter[str] = "stable",
+    settle_seconds: Parameter[int] = 0,
 ) -> None:
     """Push a blessed model that passes the TF Serving check, with warm-up, atomically."""
     push(
         model, model_blessing, examples, pushed_model, base_directory,
-        warmup_split, check_timeout_seconds,
+        warmup_split, check_timeout_seconds, push_as, settle_seconds,
+        card_inputs={"statistics": statistics, "selection": selection,
+                     "evaluation": evaluation, "model_run": model_run},
     )

@@ -19,6 +19,7 @@ from markupsafe import Markup
 from metadata import artifacts, names
 from metadata import evaluation as evaluation_files
 from metadata.graph import is_pushed, is_unchanged_push, sample_rates, string_property
+from models import contract
 from review.lineage import LineageError, model_lineage
 from review.lineage_text import format_time, headline
 from review.report import data, plots
@@ -301,7 +302,9 @@ def section_push(run: RunData, blessed: bool | None) -> Markup:
     if check:
         rows.append(("serving check before the push", check))
     cached = pusher.last_known_state != pusher.COMPLETE
+    card = os.path.join(destination, contract.MODEL_CARD_FILE)
     return render("push.html", version=string_property(artifact, names.PUSHED_VERSION),
+                  card=card if os.path.exists(card) else None,
                   destination=destination, rows=rows, unchanged=is_unchanged_push(artifact),
                   when=" (by an earlier run; this run reused that push from the cache)"
                   if cached else "")

@@ -64,7 +64,7 @@ def compile_job(out: Path, mysql: str, *extra: str, env: dict | None = None):
         [sys.executable, str(ROOT / "azureml_runner.py"), "compile", "--image",
          "example.azurecr.io/chicago-taxi:v1", "--metadata-mysql", mysql, "--out", str(out),
          *extra], cwd=ROOT, capture_output=True, text=True, timeout=900,
-        env={**os.environ, **(env or {})})
+        env={"SERVING_SETTLE_SECONDS": "0", **os.environ, **(env or {})})
 
 
 @pytest.fixture(scope="module")

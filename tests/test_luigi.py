@@ -43,7 +43,7 @@ AFTER_GATE = {"FeatureSelection", "Transform", "Trainer", "Evaluator", "Pusher"}
 def luigi_cli(*args: str, env: dict | None = None, timeout: float = 1800):
     return subprocess.run([sys.executable, str(ROOT / "luigi_runner.py"), *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})})
+                          env={"SERVING_SETTLE_SECONDS": "0", **os.environ, **(env or {})})
 
 
 def run_id_of(stdout: str) -> str:
@@ -68,7 +68,8 @@ def run_and_kill_in_trainer(*args: str) -> tuple[int, str]:
     before = set(trainer_dir.iterdir()) if trainer_dir.exists() else set()
     process = subprocess.Popen([sys.executable, str(ROOT / "luigi_runner.py"), *args], cwd=ROOT,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               start_new_session=True)
+                               start_new_session=True,
+                               env={"SERVING_SETTLE_SECONDS": "0", **os.environ})
     deadline = time.time() + 1500
     while time.time() < deadline and process.poll() is None:
         if trainer_dir.exists() and set(trainer_dir.iterdir()) - before:  # the executor started

@@ -29,7 +29,7 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,10 +127,46 @@ def all_blocks(inputs: list[str], columns, keep: list[str], counts: ReadCounts,
         yield from read_blocks(path, columns, keep, counts, skip_bad_rows, block_bytes)
 
 
+class _BlockRows(Sequence):
+    """A block's rows as dicts of the schema's columns, built only for the rows indexed
+    (the capture writer indexes the rows it samples)."""
+
+    def __init__(self, rows: pa.RecordBatch, names: list[str]):
+        self._columns = {n: rows.column(n) for n in names if n in rows.schema.names}
+        self._length = rows.num_rows
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __getitem__(self, i):  # noqa: ANN001 - int only
+        return {n: c[i].as_py() for n, c in self._columns.items() if c[i].is_valid}
+
+
+class _Column(Sequence):
+    """One column of a block, a value per index, as text (ids for the capture log)."""
+
+    def __init__(self, column: pa.Array):
+        self._column = column
+
+    def __len__(self) -> int:
+        return len(self._column)
+
+    def __getitem__(self, i):  # noqa: ANN001 - int only
+        return self._column[i].as_py()
+
+
+def capture_block(capture, block: Block, probabilities, version: int,
+                  names: list[str], id_column: str | None) -> None:
+    """Log the capture writer's sample of a scored block (serving/capture.py)."""
+    ids = _Column(block.rows.column(id_column)) if id_column else None
+    capture.log(_BlockRows(block.rows, names), list(probabilities), version=version, ids=ids)
+
+
 def predict(inputs: list[str], out: Path, serving_root: Path, *, keep: list[str] = (),
             version: int | None = None, label: str | None = None, fmt: str = "auto",
             skip_bad_rows: bool = False, schema: str = str(DEFAULT_SCHEMA),
-            block_bytes: int = DEFAULT_BLOCK_BYTES) -> Result:
+            block_bytes: int = DEFAULT_BLOCK_BYTES, capture=None,
+            capture_id_column: str | None = None) -> Result:
     """Score `inputs` into `out`; see the module docstring."""
     from serving.batch_model import Scorer, score_blocks
 
@@ -154,6 +190,9 @@ def predict(inputs: list[str], out: Path, serving_root: Path, *, keep: list[str]
         blocks = all_blocks(inputs, columns, keep, counts, skip_bad_rows, block_bytes)
         for block, probabilities in score_blocks(scorer, blocks):
             began = time.perf_counter()
+            if capture is not None:
+                capture_block(capture, block, probabilities, chosen,
+                              [c.name for c in serving_columns], capture_id_column)
             writer.write(output_table(block, probabilities, keep))
             writing += time.perf_counter() - began
         began = time.perf_counter()
@@ -194,6 +233,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="schema giving each column's type (default: schema/schema.pbtxt)")
     parser.add_argument("--block-mb", type=float, default=DEFAULT_BLOCK_BYTES / 2**20,
                         help="MiB of CSV read per block (default: %(default)s)")
+    parser.add_argument("--capture", metavar="DIR", default=None,
+                        help="also log a sample of rows with their probabilities as TF Serving "
+                             "PredictionLogs in DIR, for python -m monitoring.check")
+    parser.add_argument("--capture-rate", type=float, default=1.0,
+                        help="share of rows --capture logs (default: %(default)s)")
+    parser.add_argument("--capture-id-column", default=None, metavar="COLUMN",
+                        help="an input column logged as each row's id (e.g. trip_id), for "
+                             "monitoring.check --as-span; it is kept in the output too")
     metadata_store.add_cli_option(parser)
     args = parser.parse_args(argv)
     args.keep = [name.strip() for item in args.keep for name in item.split(",") if name.strip()]
@@ -203,11 +250,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def run(args: argparse.Namespace) -> int:
     where = metadata_store.location_from_args(args)
     out = Path(args.out)
-    result = predict(
-        args.inputs, out, Path(args.output_dir) / "serving_model", keep=args.keep,
-        version=args.version, label=args.label, fmt=args.format,
-        skip_bad_rows=args.skip_bad_rows, schema=args.schema,
-        block_bytes=int(args.block_mb * 2**20))
+    keep = list(dict.fromkeys([*args.keep, *([args.capture_id_column]
+                                             if args.capture_id_column else [])]))
+    capture = None
+    if args.capture:
+        from serving.capture import CaptureWriter
+
+        capture = CaptureWriter(args.capture, args.capture_rate)
+    try:
+        result = predict(
+            args.inputs, out, Path(args.output_dir) / "serving_model", keep=keep,
+            version=args.version, label=args.label, fmt=args.format,
+            skip_bad_rows=args.skip_bad_rows, schema=args.schema,
+            block_bytes=int(args.block_mb * 2**20), capture=capture,
+            capture_id_column=args.capture_id_column)
+    finally:
+        if capture is not None:
+            capture.close()
     for problem in result.bad[:MAX_REPORTED_BAD_ROWS]:
         print(f"skipped: {problem}", file=sys.stderr)
     if len(result.bad) > MAX_REPORTED_BAD_ROWS:

@@ -128,7 +128,7 @@ class CaptureWriter:
             version: int | None = None, ids: Sequence[object] | None = None) -> int:
         """Log the sampled share of `rows` (serialized or proto tf.Examples, or dicts of
         raw values typed by the schema) with their answers; the number of rows logged."""
-        rows = list(rows)
+        rows = rows if isinstance(rows, Sequence) else list(rows)  # indexed where sampled
         if len(rows) != len(probabilities) or (ids is not None and len(ids) != len(rows)):
             raise ValueError(f"{len(rows)} rows but {len(probabilities)} probabilities"
                              + ("" if ids is None else f" and {len(ids)} ids"))

@@ -84,6 +84,27 @@ def test_the_pusher_labelled_its_version_stable(pipeline_run, pushed_model_dir):
 # --------------------------------------------------------------------------- batch
 
 
+def test_batch_predictions_can_capture_what_they_scored(folder, direct, tmp_path, capsys):
+    from serving.capture import read_captured
+
+    out, requests = tmp_path / "scores.csv", tmp_path / "requests"
+    code = batch_predict.main([str(CSV), "--out", str(out), "--output-dir", str(folder),
+                               "--capture", str(requests), "--capture-rate", "0.1",
+                               "--capture-id-column", "trip_start_timestamp"])
+    assert code == 0, capsys.readouterr().err
+    captured = read_captured(requests)
+    assert 1000 < len(captured.examples) < 2000  # a tenth of 15,002 rows
+    scored: dict[str, list[float]] = {}
+    ids = [line.split(",")[0].strip('"') for line in out.read_text().splitlines()[1:]]
+    for id_, probability in zip(ids, direct, strict=True):
+        scored.setdefault(id_, []).append(float(probability))
+    for id_, probability in zip(captured.ids[:50], captured.probabilities[:50], strict=True):
+        assert min(abs(probability - p) for p in scored[id_]) < 1e-5
+    newest = max(int(p.name) for p in (folder / "serving_model" / contract.MODEL_NAME).iterdir()
+                 if p.name.isdigit())
+    assert set(captured.versions) == {newest}
+
+
 def test_batch_predictions_equal_the_served_models(folder, direct, tmp_path, capsys):
     out = tmp_path / "scores.csv"
     code = batch_predict.main([str(CSV), "--out", str(out), "--keep", "trip_start_timestamp,fare",

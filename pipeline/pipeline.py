@@ -132,10 +132,15 @@ def schema_import(config: PipelineConfig) -> ContentImportSchemaGen:
     so an edited schema.pbtxt is imported again; remote runs read it from the
     pipeline image, which changes with it.
     """
-    digest = schema_digest(config.schema_path) if config.local_metadata else None
     return ContentImportSchemaGen(
-        schema_file=config.schema_path, schema_sha256=digest
+        schema_file=config.schema_path, schema_sha256=schema_sha256(config)
     ).with_id(names.IMPORT_SCHEMA_GEN)
+
+
+def schema_sha256(config: PipelineConfig) -> str | None:
+    """The curated schema's digest for components whose cache must follow its
+    content (ImportSchemaGen; CsvExampleGen, which reads its types)."""
+    return schema_digest(config.schema_path) if config.local_metadata else None
 
 
 def create_components(config: PipelineConfig) -> list[BaseNode]:
@@ -154,6 +159,8 @@ def create_components(config: PipelineConfig) -> list[BaseNode]:
                 ]
             )
         ),
+        schema_file=config.schema_path,
+        schema_sha256=schema_sha256(config),
     ).with_id(names.EXAMPLE_GEN)
     # Node ids come from metadata/names.py, where the readers (summary, report,
     # lineage) look them up; TFX's defaults are the same names.

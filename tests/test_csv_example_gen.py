@@ -46,7 +46,12 @@ def _rows(n: int) -> str:
 
 
 def _run(
-    executor_class, data_dir: Path, out_dir: Path, split_config=None, beam_args=None
+    executor_class,
+    data_dir: Path,
+    out_dir: Path,
+    split_config=None,
+    beam_args=None,
+    schema_file: str | None = None,
 ) -> standard_artifacts.Examples:
     examples = standard_artifacts.Examples()
     examples.uri = str(out_dir)
@@ -69,6 +74,8 @@ def _run(
         standard_component_specs.OUTPUT_CONFIG_KEY: proto_utils.proto_to_json(output),
         standard_component_specs.OUTPUT_DATA_FORMAT_KEY: example_gen_pb2.FORMAT_TF_EXAMPLE,
     }
+    if schema_file:
+        exec_properties[csv_example_gen.SCHEMA_FILE_KEY] = schema_file
     context = executor_class.Context(
         beam_pipeline_args=beam_args or ["--direct_running_mode=in_memory"],
         tmp_dir=str(out_dir / "tmp"),

@@ -1,11 +1,12 @@
 """The columnar CSV-to-tf.Example conversion behind `csv_example_gen.Executor`.
 
-Three passes over the CSV files, streamed in blocks of `BLOCK_BYTES` so memory
-does not grow with the input (the design, and why, is in
-`pipeline/components/csv_example_gen.py`): infer each column's type over the
-whole column, encode each block as tf.Examples and spill it to a random shard
-of its hash split, then write each shard shuffled as a gzipped TFRecord file.
-An empty cell becomes an empty value list, as in TFX's CsvExampleGen.
+Up to three passes over the CSV files, streamed in blocks of `BLOCK_BYTES` so
+memory does not grow with the input (the design, and why, is in
+`pipeline/components/csv_example_gen.py`): infer the type of each column the
+schema does not type, over the whole column; encode each block as tf.Examples
+and spill it to a random shard of its hash split; then write each shard
+shuffled as gzipped TFRecord files. An empty cell becomes an empty value list,
+as in TFX's CsvExampleGen.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import hashlib
 import os
 import tempfile
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
@@ -23,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import tensorflow as tf
+from absl import logging
 from tfx.components.example_gen import write_split
 from tfx.dsl.io import fileio
 from tfx_bsl.coders import example_coder
@@ -66,20 +68,48 @@ def shared_header(files: list[str]) -> list[str]:
     return column_names
 
 
-def convert(files: list[str], split_dirs: list[str], bucket_ends: np.ndarray) -> list[int]:
+class SchemaContradiction(ValueError):
+    """A value cannot be read as the type the schema gives its column."""
+
+
+def convert(
+    files: list[str],
+    split_dirs: list[str],
+    bucket_ends: np.ndarray,
+    known_types: Mapping[str, pa.DataType] | None = None,
+) -> list[int]:
     """Writes the rows of `files` to `split_dirs` (hash buckets up to each of
     `bucket_ends`); returns the number of rows in each split.
 
-    Shards are spilled to the local temporary folder (TMPDIR), whatever file
-    system the output is on: about as many bytes as the gzipped output.
+    Columns in `known_types` (the curated schema's types) are read as that
+    type without a type pass; if a value contradicts it, every column is typed
+    from its values after all (`schema_wins`), so the validation gate sees and
+    names the change. Shards are spilled to the local temporary folder
+    (TMPDIR), whatever file system the output is on: about as many bytes as
+    the gzipped output.
     """
     column_names = shared_header(files)
-    column_types = infer_types(files, column_names)
+    known = [(known_types or {}).get(name) for name in column_names]
+    unknown = [name for name, to in zip(column_names, known, strict=True) if to is None]
+    inferred = infer_types(files, column_names, unknown) if unknown else {}
+    column_types = [
+        inferred.get(name) if to is None else to
+        for name, to in zip(column_names, known, strict=True)
+    ]
     csv_bytes = sum(fileio.stat(f).length for f in files)
     shares = np.diff(bucket_ends, prepend=0) / bucket_ends[-1]
     shards = [max(1, min(MAX_SHARDS, int(-(-csv_bytes * s // SHARD_BYTES)))) for s in shares]
     with tempfile.TemporaryDirectory(prefix="csv_example_gen-") as spill_dir:
-        counts = spill(files, column_names, column_types, bucket_ends, shards, spill_dir)
+        try:
+            counts = spill(files, column_names, column_types, bucket_ends, shards, spill_dir)
+        except SchemaContradiction as contradiction:
+            logging.info("%s; typing every column from its values.", contradiction)
+            inferred = infer_types(files, column_names, column_names)
+            column_types = [
+                schema_wins(inferred[name], to)
+                for name, to in zip(column_names, known, strict=True)
+            ]
+            counts = spill(files, column_names, column_types, bucket_ends, shards, spill_dir)
         for split, split_dir in enumerate(split_dirs):
             fileio.makedirs(split_dir)
             write_shuffled(
@@ -88,8 +118,11 @@ def convert(files: list[str], split_dirs: list[str], bucket_ends: np.ndarray) ->
     return counts
 
 
-def read_blocks(files: list[str], column_names: list[str]) -> Iterator[pa.RecordBatch]:
-    """Every row of `files`, a block at a time, all cells as strings (null if empty)."""
+def read_blocks(
+    files: list[str], column_names: list[str], columns: list[str] | None = None
+) -> Iterator[pa.RecordBatch]:
+    """Every row of `files`, a block at a time, all cells as strings (null if
+    empty); only `columns` if given (the others are parsed, not converted)."""
     for path in files:
         # A local path lets pyarrow read natively; others go through TFX's
         # fileio, so gs:// and other remote paths work too.
@@ -106,6 +139,7 @@ def read_blocks(files: list[str], column_names: list[str]) -> Iterator[pa.Record
                 strings_can_be_null=True,
                 null_values=[""],
                 quoted_strings_can_be_null=True,
+                include_columns=columns,
             ),
         )
         try:
@@ -116,17 +150,34 @@ def read_blocks(files: list[str], column_names: list[str]) -> Iterator[pa.Record
             reader.close()
 
 
-def infer_types(files: list[str], column_names: list[str]) -> list[pa.DataType | None]:
-    """Each column's type over all rows of `files`, as CsvExampleGen infers it
-    (None: empty in every row, a feature without a kind)."""
-    level = [0] * len(column_names)  # index into TYPE_ORDER; only ever grows
-    seen = [False] * len(column_names)
-    for batch in read_blocks(files, column_names):
+def infer_types(
+    files: list[str], column_names: list[str], columns: list[str]
+) -> dict[str, pa.DataType | None]:
+    """The type of each of `columns` over all rows of `files`, as CsvExampleGen
+    infers it (None: empty in every row, a feature without a kind)."""
+    level = [0] * len(columns)  # index into TYPE_ORDER; only ever grows
+    seen = [False] * len(columns)
+    for batch in read_blocks(files, column_names, columns):
         for i, column in enumerate(batch.columns):
             seen[i] = seen[i] or column.null_count < len(column)
             while level[i] < len(TYPE_ORDER) - 1 and not _casts(column, TYPE_ORDER[level[i]]):
                 level[i] += 1
-    return [TYPE_ORDER[lv] if s else None for lv, s in zip(level, seen, strict=True)]
+    return {
+        name: TYPE_ORDER[lv] if s else None
+        for name, lv, s in zip(columns, level, seen, strict=True)
+    }
+
+
+def schema_wins(inferred: pa.DataType | None, known: pa.DataType | None) -> pa.DataType | None:
+    """A column's type when the schema says `known` and its values look like
+    `inferred`: the schema's where every value reads as it (whole numbers in a
+    FLOAT column, digits in a STRING one, or no value at all), else the
+    values' (text in a FLOAT column stays text, for the gate to refuse)."""
+    if known is None:
+        return inferred
+    if inferred is None or TYPE_ORDER.index(inferred) <= TYPE_ORDER.index(known):
+        return known
+    return inferred
 
 
 def _casts(column: pa.Array, to: pa.DataType, sample_rows: int = 4096) -> bool:
@@ -218,7 +269,7 @@ def encode(
 ) -> pa.Array:
     """Serialized tf.Examples, one per row, with the given column types."""
     typed = [
-        (name, _as_value_lists(_cast(column, to)))
+        (name, _as_value_lists(_cast(column, to, name)))
         for name, column, to in zip(batch.schema.names, batch.columns, column_types, strict=True)
         if to is not None
     ]
@@ -246,11 +297,14 @@ def _kindless_features(
     return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
 
 
-def _cast(column: pa.Array, to: pa.DataType) -> pa.Array:
-    if to == FLOAT:
-        # Through float64 so values round to float32 as Python's float() would.
-        return pc.cast(pc.cast(column, FLOAT), pa.float32(), safe=False)
-    return pc.cast(column, to)
+def _cast(column: pa.Array, to: pa.DataType, name: str = "") -> pa.Array:
+    try:
+        if to == FLOAT:
+            # Through float64 so values round to float32 as Python's float() would.
+            return pc.cast(pc.cast(column, FLOAT), pa.float32(), safe=False)
+        return pc.cast(column, to)
+    except pa.ArrowInvalid as error:
+        raise SchemaContradiction(f"column {name} is not all {to}: {error}") from None
 
 
 def _as_value_lists(values: pa.Array) -> pa.ListArray:

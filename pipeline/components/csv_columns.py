@@ -29,6 +29,8 @@ from tfx.components.example_gen import write_split
 from tfx.dsl.io import fileio
 from tfx_bsl.coders import example_coder
 
+from pipeline.components.csv_lines import find_bad_line
+
 # CSV bytes pyarrow parses per step (about 65k taxi rows). Memory in pass 2
 # holds up to `WORKERS + 1` such blocks with their serialized examples.
 BLOCK_BYTES = 8 * 1024**2
@@ -124,30 +126,45 @@ def read_blocks(
     """Every row of `files`, a block at a time, all cells as strings (null if
     empty); only `columns` if given (the others are parsed, not converted)."""
     for path in files:
-        # A local path lets pyarrow read natively; others go through TFX's
-        # fileio, so gs:// and other remote paths work too.
-        source = path if "://" not in path else fileio.open(path, "rb")
-        reader = pa_csv.open_csv(
-            source,
-            read_options=pa_csv.ReadOptions(
-                column_names=column_names, skip_rows=1, block_size=BLOCK_BYTES
-            ),
-            # Quoted cells may span lines, as CsvExampleGen allows.
-            parse_options=pa_csv.ParseOptions(newlines_in_values=True, ignore_empty_lines=True),
-            convert_options=pa_csv.ConvertOptions(
-                column_types={name: pa.string() for name in column_names},
-                strings_can_be_null=True,
-                null_values=[""],
-                quoted_strings_can_be_null=True,
-                include_columns=columns,
-            ),
-        )
         try:
-            yield from (batch for batch in reader if batch.num_rows)
+            yield from _file_blocks(path, column_names, columns)
         except pa.ArrowInvalid as error:  # a ragged row, or bytes that are not UTF-8
-            raise ValueError(f"{path} is not valid CSV: {error}") from None
-        finally:
-            reader.close()
+            # Found again row by row, so only a bad file pays for the line number.
+            with _open(path) as f:
+                located = find_bad_line(f, path)
+            raise ValueError(located or f"{path} is not valid CSV: {error}") from None
+
+
+def _open(path: str):
+    """A local path through Python's own file (faster line by line); others
+    through TFX's fileio, so gs:// and other remote paths work too."""
+    return open(path, "rb") if "://" not in path else fileio.open(path, "rb")
+
+
+def _file_blocks(
+    path: str, column_names: list[str], columns: list[str] | None
+) -> Iterator[pa.RecordBatch]:
+    # A local path lets pyarrow read natively.
+    source = path if "://" not in path else fileio.open(path, "rb")
+    reader = pa_csv.open_csv(
+        source,
+        read_options=pa_csv.ReadOptions(
+            column_names=column_names, skip_rows=1, block_size=BLOCK_BYTES
+        ),
+        # Quoted cells may span lines, as CsvExampleGen allows.
+        parse_options=pa_csv.ParseOptions(newlines_in_values=True, ignore_empty_lines=True),
+        convert_options=pa_csv.ConvertOptions(
+            column_types={name: pa.string() for name in column_names},
+            strings_can_be_null=True,
+            null_values=[""],
+            quoted_strings_can_be_null=True,
+            include_columns=columns,
+        ),
+    )
+    try:
+        yield from (batch for batch in reader if batch.num_rows)
+    finally:
+        reader.close()
 
 
 def infer_types(

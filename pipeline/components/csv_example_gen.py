@@ -293,6 +293,11 @@ class CsvExampleGen(stock_component.CsvExampleGen):
             input_base=input_base,
             input_config=input_config,
             output_config=output_config,
+            custom_config=None,
+            range_config=None,
+            # The stock component's defaults.
+            output_data_format=example_gen_pb2.FORMAT_TF_EXAMPLE,
+            output_file_format=example_gen_pb2.FORMAT_TFRECORDS_GZIP,
             examples=types.Channel(type=standard_artifacts.Examples),
             **{key: value for key, value in optional.items() if value is not None},
         )

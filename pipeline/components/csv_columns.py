@@ -25,28 +25,23 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import tensorflow as tf
 from absl import logging
-from tfx.components.example_gen import write_split
 from tfx.dsl.io import fileio
 from tfx_bsl.coders import example_coder
 
 from pipeline.components.csv_lines import find_bad_line
+from pipeline.components.csv_shuffle import SHUFFLE_SEED, WORKERS, write_shuffled
 
 # CSV bytes pyarrow parses per step (about 65k taxi rows). Memory in pass 2
 # holds up to `WORKERS + 1` such blocks with their serialized examples.
 BLOCK_BYTES = 8 * 1024**2
-# Bytes of CSV per output shard. A shard is held in memory to be shuffled,
-# and several shards let Beam's workers in StatisticsGen, Transform and
-# Evaluator share the reading (a gzip file cannot be split).
+# Bytes of CSV per spill file of pass 2 (at most `MAX_SHARDS` per split, so
+# few files are open at once): each is a uniformly random subset of its split.
 SHARD_BYTES = 4 * 1024**2
 MAX_SHARDS = 64
-SHUFFLE_SEED = 0
-WORKERS = os.cpu_count() or 1
 # CsvExampleGen's types, in the order a column falls through them.
 INT, FLOAT, STRING = pa.int64(), pa.float64(), pa.binary()
 TYPE_ORDER = (INT, FLOAT, STRING)
 UTF8_BOM = b"\xef\xbb\xbf"
-# Shard file names: <prefix>-00003-of-00064.gz
-SHARD_DIGITS = 5
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -103,7 +98,9 @@ def convert(
     shards = [max(1, min(MAX_SHARDS, int(-(-csv_bytes * s // SHARD_BYTES)))) for s in shares]
     with tempfile.TemporaryDirectory(prefix="csv_example_gen-") as spill_dir:
         try:
-            counts = spill(files, column_names, column_types, bucket_ends, shards, spill_dir)
+            counts, spilled_bytes = spill(
+                files, column_names, column_types, bucket_ends, shards, spill_dir
+            )
         except SchemaContradiction as contradiction:
             logging.info("%s; typing every column from its values.", contradiction)
             inferred = infer_types(files, column_names, column_names)
@@ -111,11 +108,15 @@ def convert(
                 schema_wins(inferred[name], to)
                 for name, to in zip(column_names, known, strict=True)
             ]
-            counts = spill(files, column_names, column_types, bucket_ends, shards, spill_dir)
+            counts, spilled_bytes = spill(
+                files, column_names, column_types, bucket_ends, shards, spill_dir
+            )
         for split, split_dir in enumerate(split_dirs):
             fileio.makedirs(split_dir)
             write_shuffled(
-                [_spill_path(spill_dir, split, k) for k in range(shards[split])], split_dir
+                [_spill_path(spill_dir, split, k) for k in range(shards[split])],
+                split_dir,
+                spilled_bytes[split, : shards[split]].tolist(),
             )
     return counts
 
@@ -215,9 +216,10 @@ def spill(
     bucket_ends: np.ndarray,
     shards: list[int],
     spill_dir: str,
-) -> list[int]:
+) -> tuple[list[int], np.ndarray]:
     """Pass 2: serialized examples of every row, spilled to a random shard of
-    their split as Arrow files; returns the rows per split."""
+    their split as Arrow files; returns the rows per split and the bytes of
+    examples per spill file ([split, shard])."""
     encoder = example_coder.RecordBatchToExamplesEncoder()
     kindless = _kindless_features(column_names, column_types)
     shard_counts = np.array(shards)
@@ -240,6 +242,7 @@ def spill(
         return records, split_of, shard_of
 
     counts = np.zeros(len(shards), dtype=np.int64)
+    spilled_bytes = np.zeros((len(shards), MAX_SHARDS), dtype=np.int64)
     try:
         blocks = enumerate(read_blocks(files, column_names))
         for records, split_of, shard_of in _bounded_map(prepare, blocks, WORKERS):
@@ -253,10 +256,14 @@ def spill(
                     pa.record_batch([grouped.slice(start, end - start)], schema=schema)
                 )
             counts += np.bincount(split_of, minlength=len(shards))
+            lengths = np.asarray(pc.binary_length(grouped))
+            spilled_bytes.flat += np.bincount(
+                keys, weights=lengths, minlength=spilled_bytes.size
+            ).astype(np.int64)
     finally:
         for writer in writers.values():
             writer.close()
-    return counts.tolist()
+    return counts.tolist(), spilled_bytes
 
 
 def _spill_path(spill_dir: str, split: int, shard: int) -> str:
@@ -349,31 +356,3 @@ def split_by_hash(keys: list[bytes], bucket_ends: np.ndarray) -> np.ndarray:
     total = int(bucket_ends[-1])
     buckets = [int.from_bytes(hashlib.sha256(key).digest(), "big") % total for key in keys]
     return np.searchsorted(bucket_ends, buckets, side="right")
-
-
-def write_shuffled(spilled: list[str], split_dir: str) -> list[str]:
-    """Pass 3: each spilled shard, in a seeded random order, as a gzipped
-    TFRecord file of `split_dir`; spilled files are removed once written."""
-    shards = len(spilled)
-    name = write_split.DEFAULT_TF_RECORD_FILE_NAME
-    paths = [
-        os.path.join(split_dir, f"{name}-{i:0{SHARD_DIGITS}d}-of-{shards:0{SHARD_DIGITS}d}.gz")
-        for i in range(shards)
-    ]
-
-    def write(shard: int) -> None:
-        with pa.ipc.open_stream(spilled[shard]) as reader:
-            records = reader.read_all().column(0).combine_chunks()
-        os.remove(spilled[shard])
-        order = np.random.default_rng([SHUFFLE_SEED, shard]).permutation(len(records))
-        # zlib's fastest level: half the time of the default for files about
-        # 1.3x as large, which downstream readers decompress faster.
-        options = tf.io.TFRecordOptions(compression_type="GZIP", compression_level=1)
-        with tf.io.TFRecordWriter(paths[shard], options) as writer:
-            for record in records.take(pa.array(order)).to_pylist():
-                writer.write(record)
-
-    # One shard per worker at a time: memory holds `WORKERS` shards.
-    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        list(pool.map(write, range(shards)))
-    return paths

@@ -30,13 +30,17 @@ on (the conversion is in `csv_columns.py`), streaming the CSV in blocks of
    in the base executor, and to a random shard of that split. Shards are
    spilled to temporary Arrow files as blocks come.
 3. Shuffle. Each spilled shard (a uniformly random subset of its split) is
-   read back, put in a seeded random order and written as a gzipped TFRecord
-   file, the layout downstream components read. Shard order and row order are
-   both random, so the first rows of a split are a uniform sample of it: the
-   Trainer and FeatureSelection read only a prefix.
+   read back, put in a seeded random order and written as gzipped TFRecord
+   files of at most about 16 MiB of examples each, the layout downstream
+   components read (`csv_shuffle.py`: a spilled shard too large to shuffle in
+   memory is first dealt at random into shard-sized files on disk). Shard
+   order and row order are both random, so the first rows of a split are a
+   uniform sample of it: the Trainer and FeatureSelection read only a prefix.
 
-Memory holds a few blocks in pass 2 and two shards in pass 3; shards stay
-small because their count follows the input size (up to `MAX_SHARDS`).
+Memory holds a few blocks in pass 2 and, in pass 3, at most 64 MiB of
+examples per worker, whatever the input size: spilled shards stay few (up
+to `MAX_SHARDS` per split) and output shards stay small (their count follows
+the input size), which is also the grain of a sample (sampling.py).
 
 This executor is for Beam's direct runner on one machine. With a distributed
 runner (Dataflow, Flink, Spark, portable...) in the Beam flags, and for

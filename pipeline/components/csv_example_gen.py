@@ -59,6 +59,8 @@ the stock executor, which hashes the serialized example.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import functools
 import os
 from collections.abc import Iterable
@@ -66,6 +68,7 @@ from typing import Any
 
 import apache_beam as beam
 import numpy as np
+import pyarrow as pa
 from absl import logging
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from tensorflow_metadata.proto.v0 import schema_pb2
@@ -162,6 +165,7 @@ class Executor(stock_executor.Executor):
                 for files, split_dir in zip(files_by_split.values(), split_dirs, strict=True)
                 for count in convert(files, [split_dir], np.array([1]), known)
             ]
+        release_memory()
         for name, count in zip(split_names, counts, strict=True):
             logging.info("Wrote %d examples to split %s.", count, name)
         examples.set_int_custom_property(SHUFFLED_SHARDS_PROPERTY, 1)
@@ -220,6 +224,16 @@ def schema_column_types(schema_file: str | None) -> dict[str, Any]:
         return {}
     schema = io_utils.parse_pbtxt_file(schema_file, schema_pb2.Schema())
     return {f.name: SCHEMA_TYPES[f.type] for f in schema.feature if f.type in SCHEMA_TYPES}
+
+
+def release_memory() -> None:
+    """Give memory the conversion freed back to the system. A local run
+    executes ExampleGen in the runner's own process, which lives on beside
+    the Beam workers of the later components; freed but kept memory would
+    count in the run's peak."""
+    pa.default_memory_pool().release_unused()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def is_local_runner(beam_pipeline_args: Iterable[str]) -> bool:

@@ -80,3 +80,10 @@ def test_find_bad_line_reads_a_good_file_to_its_end(tmp_path: Path):
     path.write_bytes(b"\xef\xbb\xbfid,text\r\n1,\"a,b\"\r\n\r\n2,c\r\n")
     with open(path, "rb") as f:
         assert csv_lines.find_bad_line(f, path) is None
+
+
+def test_the_run_prints_a_bad_row_as_the_preflight_does():
+    from local.run import failure_text
+
+    error = csv_lines.BadLine("data/data.csv line 53: 15 fields, the header has 18")
+    assert failure_text(error) == "error: data/data.csv line 53: 15 fields, the header has 18"

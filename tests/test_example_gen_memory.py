@@ -6,8 +6,13 @@ The streaming conversion runs in a fresh subprocess on 200,000 and on
 show at 2M rows what happens at 100M, the subprocess scales the layout down
 in proportion: at most 4 spilled shards per split (not 64) and 16 MiB of
 examples shuffled in memory (not 64 MiB), so 2M rows give spilled shards
-of ~200 MB, as 100M rows do with the real settings. Before the fix, pass 3
-held whole spilled shards in memory and this test failed by about a GiB.
+of ~200 MB, as 100M rows do with the real settings; and blocks of 1 MiB of
+CSV (not 8 MiB), so that pass 2 reaches its steady state (several blocks in
+flight) on the small input too.
+
+Measured once on a loaded machine (2026-12-07): 954 MiB on 200k rows, 985
+MiB on 2M; the pass 3 of before (whole spilled shards shuffled in memory)
+peaked at 2,176 MiB on the same 2M rows.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ SCRIPT = """
 import json, resource, sys
 import numpy as np
 from pipeline.components import csv_columns, csv_example_gen, csv_shuffle
+csv_columns.BLOCK_BYTES = 1024**2
 csv_columns.MAX_SHARDS = 4
 csv_shuffle.SHUFFLE_MEMORY_BYTES = 16 * 1024**2
 csv_shuffle.OUTPUT_SHARD_BYTES = 4 * 1024**2

@@ -28,7 +28,7 @@ from absl import logging
 from tfx.dsl.io import fileio
 from tfx_bsl.coders import example_coder
 
-from pipeline.components.csv_lines import find_bad_line
+from pipeline.components.csv_lines import BadLine, find_bad_line
 from pipeline.components.csv_shuffle import SHUFFLE_SEED, WORKERS, write_shuffled
 
 # CSV bytes pyarrow parses per step (about 65k taxi rows). Memory in pass 2
@@ -133,7 +133,9 @@ def read_blocks(
             # Found again row by row, so only a bad file pays for the line number.
             with _open(path) as f:
                 located = find_bad_line(f, path)
-            raise ValueError(located or f"{path} is not valid CSV: {error}") from None
+            if located:
+                raise BadLine(located) from None
+            raise ValueError(f"{path} is not valid CSV: {error}") from None
 
 
 def _open(path: str):

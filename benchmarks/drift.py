@@ -54,7 +54,7 @@ def load_rows() -> tuple[pd.DataFrame, dict[str, pa.DataType]]:
     names = read_header(str(SOURCE_CSV))
     # Floats reach the examples as float32 (pipeline/components/csv_columns.py `_cast`).
     types = {name: pa.float32() if kind == FLOAT else kind
-             for name, kind in zip(names, infer_types([str(SOURCE_CSV)], names), strict=True)}
+             for name, kind in infer_types([str(SOURCE_CSV)], names, names).items()}
     # Only empty cells are missing (pandas would also read "NA", "null"... as missing).
     return pd.read_csv(SOURCE_CSV, keep_default_na=False, na_values=[""]), types
 

@@ -18,8 +18,9 @@ import io
 import os
 import re
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
+
+from pipeline.components.csv_lines import BadLine, check_widths, numbered_rows
 
 SPAN_DIR = re.compile(r"^span-(\d+)$")
 # Only *.csv files are read, so a README or other notes may sit beside the data.
@@ -93,13 +94,10 @@ def check_csv(path: Path) -> tuple[list[str], int]:
     try:
         reader = csv.reader(io.StringIO(head.decode(ENCODING), newline=""))
         header = next(reader)
-        width, rows = len(header), 0
-        for row, line in _numbered_rows(reader, drop_last=truncated):
-            if not row:  # an empty line, e.g. the last one of many exports
-                continue
-            rows += 1
-            if len(row) != width:
-                raise InputError(f"{path} line {line}: {len(row)} fields, the header has {width}")
+        width = len(header)
+        rows = check_widths(path, numbered_rows(reader, drop_last=truncated), width)
+    except BadLine as error:
+        raise InputError(str(error)) from None
     except UnicodeDecodeError as error:
         raise InputError(f"{path} is not a UTF-8 CSV text file ({error.reason})") from None
     except csv.Error as error:
@@ -113,18 +111,6 @@ def check_csv(path: Path) -> tuple[list[str], int]:
     if truncated:
         rows = round(rows * size / len(head))
     return header, rows
-
-
-def _numbered_rows(reader: Iterator[list[str]], drop_last: bool) -> Iterator[tuple[list, int]]:
-    """(row, line number where it ends); without the last row if `drop_last`
-    (it may be cut short)."""
-    previous = None
-    for row in reader:
-        if previous is not None:
-            yield previous
-        previous = (row, reader.line_num)
-    if previous is not None and not drop_last:
-        yield previous
 
 
 def check_data(data_root: str) -> tuple[list[Path], int]:

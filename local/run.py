@@ -92,8 +92,10 @@ def failure_text(error: BaseException) -> str:
     """What to print when a run fails: the details a user can act on, then one line.
 
     A validation-gate failure lists every feature and what is wrong with it;
-    anything else is reduced to its first line (the full traceback is in the log).
+    a bad row found by ExampleGen is named as the preflight names one; anything
+    else is reduced to its first line (the full traceback is in the log).
     """
+    from pipeline.components.csv_lines import BadLine
     from pipeline.components.gate import GATE_FIRST_LINE, DataValidationError  # loads TensorFlow
 
     if isinstance(error, SystemExit):
@@ -102,6 +104,8 @@ def failure_text(error: BaseException) -> str:
     lines = text.splitlines() or [""]
     if isinstance(error, DataValidationError) or lines[0].startswith(GATE_FIRST_LINE):
         return "\n".join([*lines[1:], f"error: {lines[0].rstrip(':')}"])
+    if isinstance(error, BadLine):
+        return f"error: {lines[0]}"
     return f"error: {type(error).__name__}: {lines[0]}"
 
 

@@ -133,11 +133,16 @@ def schema_import(config: PipelineConfig) -> ContentImportSchemaGen:
     local copy of the image's schema (`schema_digest_path`). Kubeflow runs read
     it from the pipeline image, which changes with it.
     """
-    source = config.schema_digest_path or (config.schema_path if config.local_metadata else None)
-    digest = schema_digest(source) if source else None
     return ContentImportSchemaGen(
-        schema_file=config.schema_path, schema_sha256=digest
+        schema_file=config.schema_path, schema_sha256=schema_sha256(config)
     ).with_id(names.IMPORT_SCHEMA_GEN)
+
+
+def schema_sha256(config: PipelineConfig) -> str | None:
+    """The curated schema's digest for components whose cache must follow its
+    content (ImportSchemaGen; CsvExampleGen, which reads its types)."""
+    source = config.schema_digest_path or (config.schema_path if config.local_metadata else None)
+    return schema_digest(source) if source else None
 
 
 def create_components(config: PipelineConfig) -> list[BaseNode]:
@@ -156,6 +161,8 @@ def create_components(config: PipelineConfig) -> list[BaseNode]:
                 ]
             )
         ),
+        schema_file=config.schema_path,
+        schema_sha256=schema_sha256(config),
     ).with_id(names.EXAMPLE_GEN)
     # Node ids come from metadata/names.py, where the readers (summary, report,
     # lineage) look them up; TFX's defaults are the same names.

@@ -22,7 +22,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
 from tfx.utils import proto_utils
 
-from pipeline.components import csv_columns, csv_example_gen
+from pipeline.components import csv_columns, csv_example_gen, csv_shuffle
 
 CSV = "\n".join(
     [
@@ -46,7 +46,12 @@ def _rows(n: int) -> str:
 
 
 def _run(
-    executor_class, data_dir: Path, out_dir: Path, split_config=None, beam_args=None
+    executor_class,
+    data_dir: Path,
+    out_dir: Path,
+    split_config=None,
+    beam_args=None,
+    schema_file: str | None = None,
 ) -> standard_artifacts.Examples:
     examples = standard_artifacts.Examples()
     examples.uri = str(out_dir)
@@ -69,6 +74,8 @@ def _run(
         standard_component_specs.OUTPUT_CONFIG_KEY: proto_utils.proto_to_json(output),
         standard_component_specs.OUTPUT_DATA_FORMAT_KEY: example_gen_pb2.FORMAT_TF_EXAMPLE,
     }
+    if schema_file:
+        exec_properties[csv_example_gen.SCHEMA_FILE_KEY] = schema_file
     context = executor_class.Context(
         beam_pipeline_args=beam_args or ["--direct_running_mode=in_memory"],
         tmp_dir=str(out_dir / "tmp"),
@@ -155,6 +162,31 @@ def test_shards_cover_the_split_in_shuffled_order(tmp_path: Path, monkeypatch):
     assert len(ids) == len(set(ids)) and ids != sorted(ids)
 
 
+@pytest.mark.parametrize("in_memory", [True, False], ids=["in-memory", "dealt-on-disk"])
+def test_large_spilled_shards_become_several_shuffled_output_shards(
+    tmp_path: Path, monkeypatch, in_memory: bool
+):
+    """Pass 3 cuts a spilled shard into output shards of bounded size, in memory
+    or (past the memory budget) by dealing rows to pieces on disk first; every
+    row lands exactly once, in a random order."""
+    monkeypatch.setattr(csv_columns, "SHARD_BYTES", 4096)
+    monkeypatch.setattr(csv_columns, "MAX_SHARDS", 2)
+    monkeypatch.setattr(csv_shuffle, "OUTPUT_SHARD_BYTES", 8 * 1024)
+    monkeypatch.setattr(csv_shuffle, "SHUFFLE_MEMORY_BYTES", 10**9 if in_memory else 1024)
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "a.csv").write_text(_rows(3000))
+    examples = _run(csv_example_gen.Executor, folder, tmp_path / "out")
+    files = sorted(glob.glob(os.path.join(artifact_utils.get_split_uri([examples], "train"), "*")))
+    assert len(files) > 2 * 4 and len(files) % 2 == 0  # 2 spilled shards, several pieces each
+    ids = [
+        tf.train.Example.FromString(r.numpy()).features.feature["trip_id"].int64_list.value[0]
+        for r in tf.data.TFRecordDataset(files, compression_type="GZIP")
+    ]
+    evaluation = sum(_split(examples, "eval").values())
+    assert len(ids) == len(set(ids)) == 3000 - evaluation and ids != sorted(ids)
+
+
 def test_unsupported_configurations_fall_back_to_the_stock_executor(data_dir: Path, tmp_path: Path):
     by_feature = example_gen_pb2.SplitConfig(
         splits=[
@@ -236,7 +268,7 @@ def test_a_ragged_row_after_the_preflight_head_fails_naming_the_file(
     folder.mkdir()
     text = _rows(3000).replace("\n2999,", "\n2999,extra,")
     (folder / "a.csv").write_text(text)
-    with pytest.raises(ValueError, match=r"a\.csv is not valid CSV: .*Expected 6 columns, got 7"):
+    with pytest.raises(ValueError, match=r"a\.csv line 3001: 7 fields, the header has 6$"):
         _run(csv_example_gen.Executor, folder, tmp_path / "out")
     assert not glob.glob(str(tmp_path / "out" / "*" / "*.gz")), "nothing may be written"
 

@@ -35,7 +35,10 @@ def _names(shards: int) -> list[str]:
 
 @pytest.mark.parametrize(
     "shards, fraction, matched",
-    [(23, 0.25, 6), (64, 0.1, 7), (64, 0.13, 9), (23, 0.5, 13), (64, 0.31, 28), (5, 0.5, 3)],
+    [
+        (23, 0.25, 6), (64, 0.1, 7), (64, 0.13, 9), (23, 0.5, 13), (64, 0.31, 20), (5, 0.5, 3),
+        (64, 0.7, 46), (576, 0.005, 3), (2240, 0.00625, 20), (2240, 0.05, 200), (9000, 0.3, 2700),
+    ],
 )
 def test_a_shard_glob_matches_at_least_the_fraction(shards: int, fraction: float, matched: int):
     pattern, count = sampling.shard_glob(shards, fraction)

@@ -239,3 +239,18 @@ def test_csv_example_gen_reads_headers_through_the_module_io_utils():
     with tfx_patches.csv_header_reader(lambda path: ["a", "b"]):
         assert executor.io_utils.load_csv_column_names("x.csv") == ["a", "b"]
     assert executor.io_utils is original
+
+
+def test_csv_example_gen_types_columns_through_the_module_csv_decoder():
+    from tfx.components.example_gen.csv_example_gen import executor
+    from tfx_bsl.coders import csv_decoder
+
+    source = inspect.getsource(executor._CsvToExample.expand)
+    assert "csv_decoder.ColumnTypeInferrer(" in source
+    parameters = list(inspect.signature(csv_decoder.ColumnTypeInferrer).parameters)
+    assert parameters[:2] == ["column_names", "skip_blank_lines"]
+    original = executor.csv_decoder
+    with tfx_patches.csv_column_type_inferrer(lambda names, skip_blank_lines: names):
+        assert executor.csv_decoder.ColumnTypeInferrer(["a"], skip_blank_lines=True) == ["a"]
+        assert executor.csv_decoder.ParseCSVLine is original.ParseCSVLine
+    assert executor.csv_decoder is original

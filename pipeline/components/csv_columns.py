@@ -1,11 +1,12 @@
 """The columnar CSV-to-tf.Example conversion behind `csv_example_gen.Executor`.
 
-Three passes over the CSV files, streamed in blocks of `BLOCK_BYTES` so memory
-does not grow with the input (the design, and why, is in
-`pipeline/components/csv_example_gen.py`): infer each column's type over the
-whole column, encode each block as tf.Examples and spill it to a random shard
-of its hash split, then write each shard shuffled as a gzipped TFRecord file.
-An empty cell becomes an empty value list, as in TFX's CsvExampleGen.
+Up to three passes over the CSV files, streamed in blocks of `BLOCK_BYTES` so
+memory does not grow with the input (the design, and why, is in
+`pipeline/components/csv_example_gen.py`): infer the type of each column the
+schema does not type, over the whole column; encode each block as tf.Examples
+and spill it to a random shard of its hash split; then write each shard
+shuffled as gzipped TFRecord files. An empty cell becomes an empty value list,
+as in TFX's CsvExampleGen.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import hashlib
 import os
 import tempfile
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
@@ -23,26 +24,24 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import tensorflow as tf
-from tfx.components.example_gen import write_split
+from absl import logging
 from tfx.dsl.io import fileio
 from tfx_bsl.coders import example_coder
+
+from pipeline.components.csv_lines import BadLine, find_bad_line
+from pipeline.components.csv_shuffle import SHUFFLE_SEED, WORKERS, write_shuffled
 
 # CSV bytes pyarrow parses per step (about 65k taxi rows). Memory in pass 2
 # holds up to `WORKERS + 1` such blocks with their serialized examples.
 BLOCK_BYTES = 8 * 1024**2
-# Bytes of CSV per output shard. A shard is held in memory to be shuffled,
-# and several shards let Beam's workers in StatisticsGen, Transform and
-# Evaluator share the reading (a gzip file cannot be split).
+# Bytes of CSV per spill file of pass 2 (at most `MAX_SHARDS` per split, so
+# few files are open at once): each is a uniformly random subset of its split.
 SHARD_BYTES = 4 * 1024**2
 MAX_SHARDS = 64
-SHUFFLE_SEED = 0
-WORKERS = os.cpu_count() or 1
 # CsvExampleGen's types, in the order a column falls through them.
 INT, FLOAT, STRING = pa.int64(), pa.float64(), pa.binary()
 TYPE_ORDER = (INT, FLOAT, STRING)
 UTF8_BOM = b"\xef\xbb\xbf"
-# Shard file names: <prefix>-00003-of-00064.gz
-SHARD_DIGITS = 5
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -66,67 +65,139 @@ def shared_header(files: list[str]) -> list[str]:
     return column_names
 
 
-def convert(files: list[str], split_dirs: list[str], bucket_ends: np.ndarray) -> list[int]:
+class SchemaContradiction(ValueError):
+    """A value cannot be read as the type the schema gives its column."""
+
+
+def convert(
+    files: list[str],
+    split_dirs: list[str],
+    bucket_ends: np.ndarray,
+    known_types: Mapping[str, pa.DataType] | None = None,
+) -> list[int]:
     """Writes the rows of `files` to `split_dirs` (hash buckets up to each of
     `bucket_ends`); returns the number of rows in each split.
 
-    Shards are spilled to the local temporary folder (TMPDIR), whatever file
-    system the output is on: about as many bytes as the gzipped output.
+    Columns in `known_types` (the curated schema's types) are read as that
+    type without a type pass; if a value contradicts it, every column is typed
+    from its values after all (`schema_wins`), so the validation gate sees and
+    names the change. Shards are spilled to the local temporary folder
+    (TMPDIR), whatever file system the output is on: about as many bytes as
+    the gzipped output.
     """
     column_names = shared_header(files)
-    column_types = infer_types(files, column_names)
+    known = [(known_types or {}).get(name) for name in column_names]
+    unknown = [name for name, to in zip(column_names, known, strict=True) if to is None]
+    inferred = infer_types(files, column_names, unknown) if unknown else {}
+    column_types = [
+        inferred.get(name) if to is None else to
+        for name, to in zip(column_names, known, strict=True)
+    ]
     csv_bytes = sum(fileio.stat(f).length for f in files)
     shares = np.diff(bucket_ends, prepend=0) / bucket_ends[-1]
     shards = [max(1, min(MAX_SHARDS, int(-(-csv_bytes * s // SHARD_BYTES)))) for s in shares]
     with tempfile.TemporaryDirectory(prefix="csv_example_gen-") as spill_dir:
-        counts = spill(files, column_names, column_types, bucket_ends, shards, spill_dir)
+        try:
+            counts, spilled_bytes = spill(
+                files, column_names, column_types, bucket_ends, shards, spill_dir
+            )
+        except SchemaContradiction as contradiction:
+            logging.info("%s; typing every column from its values.", contradiction)
+            inferred = infer_types(files, column_names, column_names)
+            column_types = [
+                schema_wins(inferred[name], to)
+                for name, to in zip(column_names, known, strict=True)
+            ]
+            counts, spilled_bytes = spill(
+                files, column_names, column_types, bucket_ends, shards, spill_dir
+            )
         for split, split_dir in enumerate(split_dirs):
             fileio.makedirs(split_dir)
             write_shuffled(
-                [_spill_path(spill_dir, split, k) for k in range(shards[split])], split_dir
+                [_spill_path(spill_dir, split, k) for k in range(shards[split])],
+                split_dir,
+                spilled_bytes[split, : shards[split]].tolist(),
             )
     return counts
 
 
-def read_blocks(files: list[str], column_names: list[str]) -> Iterator[pa.RecordBatch]:
-    """Every row of `files`, a block at a time, all cells as strings (null if empty)."""
+def read_blocks(
+    files: list[str], column_names: list[str], columns: list[str] | None = None
+) -> Iterator[pa.RecordBatch]:
+    """Every row of `files`, a block at a time, all cells as strings (null if
+    empty); only `columns` if given (the others are parsed, not converted)."""
     for path in files:
-        # A local path lets pyarrow read natively; others go through TFX's
-        # fileio, so gs:// and other remote paths work too.
-        source = path if "://" not in path else fileio.open(path, "rb")
-        reader = pa_csv.open_csv(
-            source,
-            read_options=pa_csv.ReadOptions(
-                column_names=column_names, skip_rows=1, block_size=BLOCK_BYTES
-            ),
-            # Quoted cells may span lines, as CsvExampleGen allows.
-            parse_options=pa_csv.ParseOptions(newlines_in_values=True, ignore_empty_lines=True),
-            convert_options=pa_csv.ConvertOptions(
-                column_types={name: pa.string() for name in column_names},
-                strings_can_be_null=True,
-                null_values=[""],
-                quoted_strings_can_be_null=True,
-            ),
-        )
         try:
-            yield from (batch for batch in reader if batch.num_rows)
+            yield from _file_blocks(path, column_names, columns)
         except pa.ArrowInvalid as error:  # a ragged row, or bytes that are not UTF-8
+            # Found again row by row, so only a bad file pays for the line number.
+            with _open(path) as f:
+                located = find_bad_line(f, path)
+            if located:
+                raise BadLine(located) from None
             raise ValueError(f"{path} is not valid CSV: {error}") from None
-        finally:
-            reader.close()
 
 
-def infer_types(files: list[str], column_names: list[str]) -> list[pa.DataType | None]:
-    """Each column's type over all rows of `files`, as CsvExampleGen infers it
-    (None: empty in every row, a feature without a kind)."""
-    level = [0] * len(column_names)  # index into TYPE_ORDER; only ever grows
-    seen = [False] * len(column_names)
-    for batch in read_blocks(files, column_names):
+def _open(path: str):
+    """A local path through Python's own file (faster line by line); others
+    through TFX's fileio, so gs:// and other remote paths work too."""
+    return open(path, "rb") if "://" not in path else fileio.open(path, "rb")
+
+
+def _file_blocks(
+    path: str, column_names: list[str], columns: list[str] | None
+) -> Iterator[pa.RecordBatch]:
+    # A local path lets pyarrow read natively.
+    source = path if "://" not in path else fileio.open(path, "rb")
+    reader = pa_csv.open_csv(
+        source,
+        read_options=pa_csv.ReadOptions(
+            column_names=column_names, skip_rows=1, block_size=BLOCK_BYTES
+        ),
+        # Quoted cells may span lines, as CsvExampleGen allows.
+        parse_options=pa_csv.ParseOptions(newlines_in_values=True, ignore_empty_lines=True),
+        convert_options=pa_csv.ConvertOptions(
+            column_types={name: pa.string() for name in column_names},
+            strings_can_be_null=True,
+            null_values=[""],
+            quoted_strings_can_be_null=True,
+            include_columns=columns,
+        ),
+    )
+    try:
+        yield from (batch for batch in reader if batch.num_rows)
+    finally:
+        reader.close()
+
+
+def infer_types(
+    files: list[str], column_names: list[str], columns: list[str]
+) -> dict[str, pa.DataType | None]:
+    """The type of each of `columns` over all rows of `files`, as CsvExampleGen
+    infers it (None: empty in every row, a feature without a kind)."""
+    level = [0] * len(columns)  # index into TYPE_ORDER; only ever grows
+    seen = [False] * len(columns)
+    for batch in read_blocks(files, column_names, columns):
         for i, column in enumerate(batch.columns):
             seen[i] = seen[i] or column.null_count < len(column)
             while level[i] < len(TYPE_ORDER) - 1 and not _casts(column, TYPE_ORDER[level[i]]):
                 level[i] += 1
-    return [TYPE_ORDER[lv] if s else None for lv, s in zip(level, seen, strict=True)]
+    return {
+        name: TYPE_ORDER[lv] if s else None
+        for name, lv, s in zip(columns, level, seen, strict=True)
+    }
+
+
+def schema_wins(inferred: pa.DataType | None, known: pa.DataType | None) -> pa.DataType | None:
+    """A column's type when the schema says `known` and its values look like
+    `inferred`: the schema's where every value reads as it (whole numbers in a
+    FLOAT column, digits in a STRING one, or no value at all), else the
+    values' (text in a FLOAT column stays text, for the gate to refuse)."""
+    if known is None:
+        return inferred
+    if inferred is None or TYPE_ORDER.index(inferred) <= TYPE_ORDER.index(known):
+        return known
+    return inferred
 
 
 def _casts(column: pa.Array, to: pa.DataType, sample_rows: int = 4096) -> bool:
@@ -147,9 +218,10 @@ def spill(
     bucket_ends: np.ndarray,
     shards: list[int],
     spill_dir: str,
-) -> list[int]:
+) -> tuple[list[int], np.ndarray]:
     """Pass 2: serialized examples of every row, spilled to a random shard of
-    their split as Arrow files; returns the rows per split."""
+    their split as Arrow files; returns the rows per split and the bytes of
+    examples per spill file ([split, shard])."""
     encoder = example_coder.RecordBatchToExamplesEncoder()
     kindless = _kindless_features(column_names, column_types)
     shard_counts = np.array(shards)
@@ -172,6 +244,7 @@ def spill(
         return records, split_of, shard_of
 
     counts = np.zeros(len(shards), dtype=np.int64)
+    spilled_bytes = np.zeros((len(shards), MAX_SHARDS), dtype=np.int64)
     try:
         blocks = enumerate(read_blocks(files, column_names))
         for records, split_of, shard_of in _bounded_map(prepare, blocks, WORKERS):
@@ -185,10 +258,14 @@ def spill(
                     pa.record_batch([grouped.slice(start, end - start)], schema=schema)
                 )
             counts += np.bincount(split_of, minlength=len(shards))
+            lengths = np.asarray(pc.binary_length(grouped))
+            spilled_bytes.flat += np.bincount(
+                keys, weights=lengths, minlength=spilled_bytes.size
+            ).astype(np.int64)
     finally:
         for writer in writers.values():
             writer.close()
-    return counts.tolist()
+    return counts.tolist(), spilled_bytes
 
 
 def _spill_path(spill_dir: str, split: int, shard: int) -> str:
@@ -218,7 +295,7 @@ def encode(
 ) -> pa.Array:
     """Serialized tf.Examples, one per row, with the given column types."""
     typed = [
-        (name, _as_value_lists(_cast(column, to)))
+        (name, _as_value_lists(_cast(column, to, name)))
         for name, column, to in zip(batch.schema.names, batch.columns, column_types, strict=True)
         if to is not None
     ]
@@ -246,11 +323,14 @@ def _kindless_features(
     return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
 
 
-def _cast(column: pa.Array, to: pa.DataType) -> pa.Array:
-    if to == FLOAT:
-        # Through float64 so values round to float32 as Python's float() would.
-        return pc.cast(pc.cast(column, FLOAT), pa.float32(), safe=False)
-    return pc.cast(column, to)
+def _cast(column: pa.Array, to: pa.DataType, name: str = "") -> pa.Array:
+    try:
+        if to == FLOAT:
+            # Through float64 so values round to float32 as Python's float() would.
+            return pc.cast(pc.cast(column, FLOAT), pa.float32(), safe=False)
+        return pc.cast(column, to)
+    except pa.ArrowInvalid as error:
+        raise SchemaContradiction(f"column {name} is not all {to}: {error}") from None
 
 
 def _as_value_lists(values: pa.Array) -> pa.ListArray:
@@ -278,31 +358,3 @@ def split_by_hash(keys: list[bytes], bucket_ends: np.ndarray) -> np.ndarray:
     total = int(bucket_ends[-1])
     buckets = [int.from_bytes(hashlib.sha256(key).digest(), "big") % total for key in keys]
     return np.searchsorted(bucket_ends, buckets, side="right")
-
-
-def write_shuffled(spilled: list[str], split_dir: str) -> list[str]:
-    """Pass 3: each spilled shard, in a seeded random order, as a gzipped
-    TFRecord file of `split_dir`; spilled files are removed once written."""
-    shards = len(spilled)
-    name = write_split.DEFAULT_TF_RECORD_FILE_NAME
-    paths = [
-        os.path.join(split_dir, f"{name}-{i:0{SHARD_DIGITS}d}-of-{shards:0{SHARD_DIGITS}d}.gz")
-        for i in range(shards)
-    ]
-
-    def write(shard: int) -> None:
-        with pa.ipc.open_stream(spilled[shard]) as reader:
-            records = reader.read_all().column(0).combine_chunks()
-        os.remove(spilled[shard])
-        order = np.random.default_rng([SHUFFLE_SEED, shard]).permutation(len(records))
-        # zlib's fastest level: half the time of the default for files about
-        # 1.3x as large, which downstream readers decompress faster.
-        options = tf.io.TFRecordOptions(compression_type="GZIP", compression_level=1)
-        with tf.io.TFRecordWriter(paths[shard], options) as writer:
-            for record in records.take(pa.array(order)).to_pylist():
-                writer.write(record)
-
-    # One shard per worker at a time: memory holds `WORKERS` shards.
-    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        list(pool.map(write, range(shards)))
-    return paths

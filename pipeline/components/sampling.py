@@ -43,8 +43,8 @@ from tfx.types.component_spec import ExecutionParameter
 from tfx.utils import io_utils, json_utils
 
 from pipeline.components import tfx_patches
-from pipeline.components.csv_columns import SHARD_DIGITS
 from pipeline.components.csv_example_gen import SHUFFLED_SHARDS_PROPERTY, SPLIT_ROWS_PROPERTY
+from pipeline.components.csv_shuffle import SHARD_DIGITS
 
 # On a statistics artifact (TFX's own name): {split name: fraction read}.
 SAMPLE_RATE_PROPERTY = stock_statistics_executor.SAMPLE_RATE_BY_SPLIT_PROPERTY_NAME
@@ -54,21 +54,33 @@ def shard_glob(shards: int, fraction: float) -> tuple[str, int] | None:
     """A glob over a split's shard names matching at least `fraction` of its
     `shards`, and how many it matches; None when that is every shard.
 
-    Up to ten shards: the first k (`*-0000[0-6]-of-00064*`). More: the shards
-    whose index ends in a digit below d (`*-000?[0-2]-of-00064*`), about d/10 of
-    them. Both are uniform samples because every shard is.
+    Of two kinds of glob, the one matching fewer shards: the first shards up
+    to a round number (`*-0000[0-6]-of-*`: 7; `*-000[0-1]?-of-*`: 20;
+    `*-00[0-2]??-of-*`: 300), at most twice as many as wanted however many
+    shards there are; or the shards whose index ends in a digit below d
+    (`*-????[0-2]-of-*`), about d/10 of them. Both are uniform samples
+    because every shard is.
     """
     wanted = math.ceil(fraction * shards)
     if wanted >= shards or shards >= 10**SHARD_DIGITS:
         return None
     total = f"of-{shards:0{SHARD_DIGITS}d}"
-    if wanted <= 10:
-        return f"*-{'0' * (SHARD_DIGITS - 1)}[0-{wanted - 1}]-{total}*", wanted
+    globs = []
+    # The smallest power of ten `unit` with wanted <= 10 * unit: indices
+    # 0 .. (d + 1) * unit - 1.
+    unit = 10 ** max(0, math.ceil(math.log10(wanted / 10)))
+    while wanted > 10 * unit:  # float rounding of the logarithm
+        unit *= 10
+    top = math.ceil(wanted / unit) - 1
+    places = round(math.log10(unit))
+    prefix = "0" * (SHARD_DIGITS - 1 - places)
+    globs.append((f"*-{prefix}[0-{top}]{'?' * places}-{total}*", min(shards, (top + 1) * unit)))
     digits = math.ceil(10 * fraction)
-    if digits >= 10:
-        return None
-    matched = sum(1 for i in range(shards) if i % 10 < digits)
-    return f"*-{'?' * (SHARD_DIGITS - 1)}[0-{digits - 1}]-{total}*", matched
+    if digits < 10:
+        matched = sum(1 for i in range(shards) if i % 10 < digits)
+        globs.append((f"*-{'?' * (SHARD_DIGITS - 1)}[0-{digits - 1}]-{total}*", matched))
+    pattern, matched = min(globs, key=lambda glob: glob[1])
+    return None if matched >= shards else (pattern, matched)
 
 
 def split_sample(

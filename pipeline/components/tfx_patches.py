@@ -182,3 +182,28 @@ def csv_header_reader(read_header: Callable[[str], list[str]]) -> Iterator[None]
         yield
     finally:
         executor.io_utils = original
+
+
+@contextlib.contextmanager
+def csv_column_type_inferrer(inferrer: Callable[..., Any]) -> Iterator[None]:
+    """Inside the block, TFX's CSV ExampleGen types its columns with
+    `inferrer(column_names, skip_blank_lines=...)` in place of tfx_bsl's
+    `csv_decoder.ColumnTypeInferrer` (a Beam CombineFn giving each column's
+    `ColumnInfo`).
+
+    `_CsvToExample.expand` builds the combiner through the executor module's
+    `csv_decoder`, looked up at the call, while the Beam graph is built (in
+    this process, whatever the runner); the combiner itself is pickled into
+    the graph. pipeline/components/csv_example_gen.py uses this so the curated
+    schema's types win over what a file's values look like.
+    """
+    from types import SimpleNamespace
+
+    from tfx.components.example_gen.csv_example_gen import executor
+
+    original = executor.csv_decoder
+    executor.csv_decoder = SimpleNamespace(**{**vars(original), "ColumnTypeInferrer": inferrer})
+    try:
+        yield
+    finally:
+        executor.csv_decoder = original

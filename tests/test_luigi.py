@@ -169,7 +169,8 @@ def test_a_partial_run_reruns_its_slice_and_reuses_the_rest(luigi_runs):
     recorded = states(luigi_runs.where, latest)
     assert recorded["Trainer"] == "ran" and recorded["Evaluator"] == "ran", recorded
     assert "Pusher" not in recorded
-    reused = [line.split()[0] for line in run.stdout.splitlines() if " reused " in line]
+    reused = [line.split()[0] for line in run.stdout.splitlines()
+              if line.startswith("  ") and " reused " in line]
     assert set(reused) == set(recorded) - {"Trainer", "Evaluator"}, run.stdout
     assert "Partial run: reused the outputs the previous run recorded for" in run.stdout
     progress = [line for line in run.stdout.splitlines() if line.startswith("[")]

@@ -179,6 +179,9 @@ def create_components(config: PipelineConfig) -> list[BaseNode]:
         min_presence=config.selection.min_presence,
         min_information=config.selection.min_information,
         max_rows=config.selection.max_rows,
+        permutations=config.selection.permutations,
+        significance=config.selection.significance,
+        excluded=",".join(config.selection.excluded),
     ).with_id(names.FEATURE_SELECTION)
     # Nothing downstream of the gate (selection, Transform, Trainer, Pusher)
     # runs unless the data passed it.

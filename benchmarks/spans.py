@@ -1,0 +1,184 @@
+"""`python -m benchmarks.spans`: is a same-distribution span pushed, and is a worse model refused?
+
+Method (results in docs/benchmarks.md, "Continuous training on random halves"):
+
+* A halving shuffles the shipped rows (data/data.csv) with its own seed and
+  cuts them in two: `span-1/` is one half, `span-2/` the other, both in one
+  data root. The real pipeline (`local_runner.py`, default settings) runs on
+  span-1 into a fresh output folder, then again on span-2 into the same
+  folder, so span-2's model is evaluated against span-1's served model on
+  span-2's eval split, as in continuous training.
+* Worse candidates (`--worse`), each as span-2 after a good span-1 (the
+  first halvings' span-1): `shuffled_tips` (tips shuffled across rows: the
+  label is noise), `no_fare` (the model may not use `fare`; the label still
+  comes from it), `500_rows` (span-2 split 1:14, so the model trains on about
+  500 rows and is scored on about 7,000).
+* Every run's record is one JSON line in `<work-dir>/runs.jsonl`, written as
+  soon as the run ends: blessed, pushed, the rules it failed, and the overall
+  metrics of the candidate and of the baseline on the same rows, so another
+  blessing rule can be scored from the same runs (`--score-only`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SOURCE_CSV = PROJECT_ROOT / "data" / "data.csv"
+DEFAULT_WORK_DIR = "/tmp/taxi-spans-bench"
+WORSE = ("shuffled_tips", "no_fare", "500_rows")
+# Settings each worse candidate's run gets (see `run_with_overrides`).
+OVERRIDES = {"no_fare": {"excluded": ["fare"]}, "500_rows": {"split_buckets": [1, 14]}}
+
+
+def halves(seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The shipped rows in a random order, cut in two (as strings: written back unchanged)."""
+    rows = pd.read_csv(SOURCE_CSV, dtype=str, keep_default_na=False)
+    order = np.random.default_rng(seed).permutation(len(rows))
+    cut = len(rows) // 2
+    return rows.iloc[order[:cut]], rows.iloc[order[cut:]]
+
+
+def shuffled_tips(rows: pd.DataFrame, seed: int) -> pd.DataFrame:
+    rows = rows.copy()
+    rows["tips"] = np.random.default_rng(seed).permutation(rows["tips"].to_numpy())
+    return rows
+
+
+def overall_by_model(evaluation_uri: str) -> dict[str, float]:
+    """{"candidate/auc": .., "baseline/auc": .., "diff/auc": ..} of the overall slice."""
+    import tensorflow_model_analysis as tfma
+
+    found: dict[str, float] = {}
+    for per_slice in tfma.load_metrics(evaluation_uri):
+        if per_slice.slice_key.single_slice_keys:
+            continue
+        for entry in per_slice.metric_keys_and_values:
+            key = entry.key
+            if key.HasField("sub_key") or not entry.value.HasField("double_value"):
+                continue
+            model = "diff" if key.is_diff else (key.model_name or "candidate")
+            found[f"{model}/{key.name}"] = entry.value.double_value.value
+    return found
+
+
+def record(output_dir: Path, run_id: str | None = None) -> dict:
+    """What the latest run in `output_dir` did, from ML Metadata."""
+    from local import summary
+    from metadata import names
+    from metadata.graph import MetadataGraph
+    from metadata.store import location
+
+    where = location(str(output_dir), None)
+    result = summary.summarize(where, run_id)
+    graph = MetadataGraph(where)
+    evaluator = graph.component_execution(result.run_id, names.EVALUATOR)
+    metrics = {}
+    if evaluator is not None:
+        evaluations = graph.outputs_of_type(evaluator.id, names.MODEL_EVALUATION)
+        if evaluations:
+            metrics = overall_by_model(evaluations[0].uri)
+    return {"blessed": result.blessed, "pushed": result.pushed_path is not None,
+            "failures": result.not_blessed_because, "metrics": metrics}
+
+
+def run_pipeline(data_root: Path, output_dir: Path, log: Path, overrides: dict) -> dict:
+    """One run of the pipeline in a child process; its record."""
+    command = [sys.executable, "-m", "benchmarks.spans", "--run-one", json.dumps(overrides),
+               "--data-root", str(data_root), "--output-dir", str(output_dir)]
+    started = time.time()
+    with log.open("a") as out:
+        code = subprocess.run(command, cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT,
+                              check=False).returncode
+    seconds = round(time.time() - started, 1)
+    if code != 0:
+        return {"returncode": code, "seconds": seconds}
+    return {"returncode": 0, "seconds": seconds, **record(output_dir)}
+
+
+def run_with_overrides(overrides: dict, runner_args: list[str]) -> int:
+    """local_runner.py with some PipelineConfig settings replaced (benchmark only)."""
+    from local import run
+    from pipeline.configs import PipelineConfig
+
+    build = run.config_from_args
+
+    def patched(args) -> PipelineConfig:
+        config = build(args)
+        if "excluded" in overrides:
+            config = replace(config, selection=replace(
+                config.selection, excluded=tuple(overrides["excluded"])))
+        if "split_buckets" in overrides:
+            config = replace(config, split_buckets=tuple(overrides["split_buckets"]))
+        return config
+
+    run.config_from_args = patched
+    import local_runner
+
+    return local_runner.main(runner_args)
+
+
+def write_span(data_root: Path, span: int, rows: pd.DataFrame) -> None:
+    folder = data_root / f"span-{span}"
+    folder.mkdir(parents=True, exist_ok=True)
+    rows.to_csv(folder / "data.csv", index=False)
+
+
+def pair(work: Path, name: str, first: pd.DataFrame, second: pd.DataFrame,
+         overrides: dict, results: Path) -> None:
+    """span-1 then span-2 into one fresh output folder; one JSON line per run."""
+    folder = work / name
+    shutil.rmtree(folder, ignore_errors=True)
+    data_root, output_dir = folder / "data", folder / "output"
+    for span, rows, settings in ((1, first, {}), (2, second, overrides)):
+        write_span(data_root, span, rows)
+        line = {"case": name, "span": span, "rows": len(rows),
+                **run_pipeline(data_root, output_dir, folder / "log.txt", settings)}
+        with results.open("a") as out:
+            out.write(json.dumps(line) + "\n")
+        print(json.dumps({k: v for k, v in line.items() if k != "metrics"}), flush=True)
+        if line["returncode"] != 0:
+            return
+    shutil.rmtree(output_dir / "pipeline_root", ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--run-one"]:
+        return run_with_overrides(json.loads(argv[1]), argv[2:])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.spans", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--halvings", type=int, default=20)
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--worse", action="store_true", help="also run the worse candidates")
+    parser.add_argument("--only-worse", action="store_true", help="run the worse candidates only")
+    parser.add_argument("--work-dir", default=DEFAULT_WORK_DIR)
+    args = parser.parse_args(argv)
+    work = Path(args.work_dir)
+    work.mkdir(parents=True, exist_ok=True)
+    results = work / "runs.jsonl"
+    if args.worse or args.only_worse:
+        for number, case in enumerate(WORSE):
+            first, second = halves(args.first_seed + number)
+            if case == "shuffled_tips":
+                second = shuffled_tips(second, args.first_seed + number)
+            pair(work, case, first, second, OVERRIDES.get(case, {}), results)
+    if not args.only_worse:
+        for seed in range(args.first_seed, args.first_seed + args.halvings):
+            pair(work, f"halving-{seed}", *halves(seed), {}, results)
+    print(f"results: {results}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

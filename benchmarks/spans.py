@@ -8,11 +8,12 @@ Method (results in docs/benchmarks.md, "Continuous training on random halves"):
   span-1 into a fresh output folder, then again on span-2 into the same
   folder, so span-2's model is evaluated against span-1's served model on
   span-2's eval split, as in continuous training.
-* Worse candidates (`--worse`), each as span-2 after a good span-1 (the
-  first halvings' span-1): `shuffled_tips` (tips shuffled across rows: the
-  label is noise), `no_fare` (the model may not use `fare`; the label still
-  comes from it), `500_rows` (span-2 split 1:14, so the model trains on about
-  500 rows and is scored on about 7,000).
+* Worse candidates (`--worse`), in the first halving only, each as a span
+  between the two halves (the other half, changed): `shuffled_tips` (tips
+  shuffled across rows: the label is noise), `no_fare` (the model may not use
+  `fare`; the label still comes from it), `500_rows` (split 1:14, so the
+  model trains on about 500 rows and is scored on about 7,000). Each is
+  compared with span-1's served model unless one of them was pushed.
 * Every run's record is one JSON line in `<work-dir>/runs.jsonl`, written as
   soon as the run ends: blessed, pushed, the rules it failed, and the overall
   metrics of the candidate and of the baseline on the same rows, so another
@@ -134,20 +135,28 @@ def write_span(data_root: Path, span: int, rows: pd.DataFrame) -> None:
     rows.to_csv(folder / "data.csv", index=False)
 
 
-def pair(work: Path, name: str, first: pd.DataFrame, second: pd.DataFrame,
-         overrides: dict, results: Path) -> None:
-    """span-1 then span-2 into one fresh output folder; one JSON line per run."""
-    folder = work / name
+def halving(work: Path, seed: int, worse: tuple[str, ...], results: Path) -> None:
+    """span-1 (one half), then each worse candidate, then the other half, in one folder.
+
+    A refused candidate pushes nothing, so the other half is still compared
+    with span-1's model; the record says if a worse candidate was pushed.
+    """
+    folder = work / f"halving-{seed}"
     shutil.rmtree(folder, ignore_errors=True)
     data_root, output_dir = folder / "data", folder / "output"
-    for span, rows, settings in ((1, first, {}), (2, second, overrides)):
-        write_span(data_root, span, rows)
-        line = {"case": name, "span": span, "rows": len(rows),
+    first, second = halves(seed)
+    spans = [("good", first, {})]
+    spans += [(case, shuffled_tips(second, seed) if case == "shuffled_tips" else second,
+               OVERRIDES.get(case, {})) for case in worse]
+    spans.append(("good", second, {}))
+    for number, (case, rows, settings) in enumerate(spans, start=1):
+        write_span(data_root, number, rows)
+        line = {"halving": seed, "span": number, "case": case, "rows": len(rows),
                 **run_pipeline(data_root, output_dir, folder / "log.txt", settings)}
         with results.open("a") as out:
             out.write(json.dumps(line) + "\n")
         print(json.dumps({k: v for k, v in line.items() if k != "metrics"}), flush=True)
-        if line["returncode"] != 0:
+        if line["returncode"] != 0 and number == 1:
             return
     shutil.rmtree(output_dir / "pipeline_root", ignore_errors=True)
 
@@ -160,22 +169,16 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--halvings", type=int, default=20)
     parser.add_argument("--first-seed", type=int, default=0)
-    parser.add_argument("--worse", action="store_true", help="also run the worse candidates")
-    parser.add_argument("--only-worse", action="store_true", help="run the worse candidates only")
+    parser.add_argument("--worse", nargs="*", choices=WORSE, default=list(WORSE),
+                        help="worse candidates run in the first halving (default: all)")
     parser.add_argument("--work-dir", default=DEFAULT_WORK_DIR)
     args = parser.parse_args(argv)
     work = Path(args.work_dir)
     work.mkdir(parents=True, exist_ok=True)
     results = work / "runs.jsonl"
-    if args.worse or args.only_worse:
-        for number, case in enumerate(WORSE):
-            first, second = halves(args.first_seed + number)
-            if case == "shuffled_tips":
-                second = shuffled_tips(second, args.first_seed + number)
-            pair(work, case, first, second, OVERRIDES.get(case, {}), results)
-    if not args.only_worse:
-        for seed in range(args.first_seed, args.first_seed + args.halvings):
-            pair(work, f"halving-{seed}", *halves(seed), {}, results)
+    for seed in range(args.first_seed, args.first_seed + args.halvings):
+        worse = tuple(args.worse) if seed == args.first_seed else ()
+        halving(work, seed, worse, results)
     print(f"results: {results}")
     return 0
 

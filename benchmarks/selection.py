@@ -22,6 +22,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -94,10 +95,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=list(DEFAULT_SIZES))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, help="also write the result as JSON here")
+    parser.add_argument("--min-information", type=float,
+                        help="another bar than the pipeline's (to compare)")
+    parser.add_argument("--significance", type=float,
+                        help="another significance than the pipeline's (to compare)")
     args = parser.parse_args(argv)
     if args.samples < 1 or min(args.sizes) < 10:
         parser.error("--samples must be positive and every size at least 10")
     settings = FeatureSelectionSettings()
+    changes = {"min_information": args.min_information, "significance": args.significance}
+    settings = replace(settings, **{k: v for k, v in changes.items() if v is not None})
     started = time.process_time()
     result = measure(tuple(args.sizes), args.samples, args.seed, settings)
     print(f"\nsettings: {settings}; {time.process_time() - started:.0f} s CPU\n")

@@ -73,7 +73,6 @@ class FeatureSelectionSettings:
     significance: float = 0.01
     permutations: int = 100  # label shuffles of the permutation test
     max_rows: int = 200_000  # rows of the train split read to measure information
-    excluded: tuple[str, ...] = ()  # columns never selected (e.g. to measure a model without one)
 
 
 @dataclass(frozen=True)

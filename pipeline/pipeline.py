@@ -181,7 +181,6 @@ def create_components(config: PipelineConfig) -> list[BaseNode]:
         max_rows=config.selection.max_rows,
         permutations=config.selection.permutations,
         significance=config.selection.significance,
-        excluded=",".join(config.selection.excluded),
     ).with_id(names.FEATURE_SELECTION)
     # Nothing downstream of the gate (selection, Transform, Trainer, Pusher)
     # runs unless the data passed it.

@@ -151,10 +151,3 @@ def test_a_small_span_does_not_select_a_census_tract(tmp_path):
     assert {"payment_type", "fare", "trip_seconds"} <= {
         name for name, d in decisions.items() if d.selected}
 
-
-def test_excluded_columns_are_never_selected():
-    stats = _stats({"payment_type": N, "fare": N})
-    result = fs.decide(stats, _table(np.random.default_rng(0)), 0.05, 0.008,
-                       excluded=("fare",))
-    fare = next(d for d in result if d.feature == "fare")
-    assert not fare.selected and fare.reason == "excluded by the pipeline's settings"

@@ -210,13 +210,8 @@ def decide(
     min_information: float,
     permutations: int = 100,
     significance: float = 0.01,
-    excluded: tuple[str, ...] = (),
 ) -> list[Decision]:
-    """Apply the three rules to every candidate column (pure: easy to test).
-
-    `excluded` columns are never selected (the settings say so), e.g. to
-    measure how much worse a model without `fare` is.
-    """
+    """Apply the three rules to every candidate column (pure: easy to test)."""
     by_name = {f.path.step[0]: f for f in statistics.features}
     label = _label(table) if table is not None else None
     decisions: list[Decision] = []
@@ -227,9 +222,7 @@ def decide(
             continue
         presence, distinct = _presence_and_distinct(by_name[name], statistics.num_examples)
         decision = Decision(name, True, "", presence, distinct)
-        if name in excluded:
-            decision.selected, decision.reason = False, "excluded by the pipeline's settings"
-        elif presence < min_presence:
+        if presence < min_presence:
             decision.selected = False
             decision.reason = f"present in {presence:.1%} of rows (< {min_presence:.0%})"
         elif distinct < 2:
@@ -368,7 +361,6 @@ def FeatureSelectionComponent(  # noqa: N802 - TFX components are named like cla
     max_rows: Parameter[int] = 200_000,
     permutations: Parameter[int] = 100,
     significance: Parameter[float] = 0.01,
-    excluded: Parameter[str] = "",
 ) -> None:
     """Pick the model's input columns from train-split statistics and rows."""
     curated = io_utils.SchemaReader().read(
@@ -379,7 +371,7 @@ def FeatureSelectionComponent(  # noqa: N802 - TFX components are named like cla
     )
     table = _read_table(examples, curated, max_rows)
     decisions = decide(stats_list.datasets[0], table, min_presence, min_information,
-                       permutations, significance, tuple(filter(None, excluded.split(","))))
+                       permutations, significance)
     io_utils.write_pbtxt_file(
         os.path.join(transform_schema.uri, SCHEMA_FILE), selected_schema(curated, decisions)
     )

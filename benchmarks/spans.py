@@ -166,6 +166,61 @@ def halving(work: Path, seed: int, worse: tuple[str, ...], results: Path) -> Non
     shutil.rmtree(output_dir / "pipeline_root", ignore_errors=True)
 
 
+def refused_by(metrics: dict, rule) -> list[str]:
+    """The rules of `rule` (an EvaluationThresholds) these recorded metrics fail."""
+    failed = []
+    if metrics.get("candidate/auc", 0.0) < rule.min_auc:
+        failed.append("auc floor")
+    if metrics.get("candidate/binary_accuracy", 0.0) < rule.min_accuracy:
+        failed.append("accuracy floor")
+    if "diff/auc" in metrics and metrics["diff/auc"] < -rule.max_auc_drop:
+        failed.append("auc drop")
+    return failed
+
+
+def score(lines: list[dict], rules: dict) -> str:
+    """Markdown: every run's metrics, and what each rule would have decided."""
+    head = ["halving", "span", "case", "eval rows", "AUC", "accuracy", "served AUC",
+            "AUC change", "blessed", "pushed"] + list(rules)
+    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for line in lines:
+        m = line.get("metrics", {})
+        if line["returncode"] != 0:
+            rows.append(f"| {line['halving']} | {line['span']} | {line['case']} | run failed "
+                        f"(exit {line['returncode']}) |" + " |" * (len(head) - 4))
+            continue
+        cells = [line["halving"], line["span"], line["case"],
+                 f"{m.get('candidate/example_count', 0):.0f}"]
+        cells += [f"{m[k]:.4f}" if k in m else "–" for k in
+                  ("candidate/auc", "candidate/binary_accuracy", "baseline/auc", "diff/auc")]
+        cells += ["yes" if line["blessed"] else "no", "yes" if line["pushed"] else "no"]
+        cells += [", ".join(refused_by(m, rule)) or "blessed" for rule in rules.values()]
+        rows.append("| " + " | ".join(str(c) for c in cells) + " |")
+    return "\n".join(rows)
+
+
+def summary_lines(lines: list[dict], rules: dict) -> list[str]:
+    """Rates: good runs refused per rule, same-distribution second halves pushed."""
+    good = [x for x in lines if x["case"] == "good" and x["returncode"] == 0]
+    later = [x for x in good if x["span"] > 1]
+    out = [f"same-distribution later spans blessed and pushed: "
+           f"{sum(bool(x['pushed']) for x in later)} of {len(later)} "
+           f"({sum(x['returncode'] != 0 for x in lines)} run(s) failed)"]
+    for name, rule in rules.items():
+        refused = [x for x in good if refused_by(x["metrics"], rule)]
+        out.append(f"good models refused by {name}: {len(refused)} of {len(good)}")
+    spread = {"AUC": [x["metrics"]["candidate/auc"] for x in good],
+              "accuracy": [x["metrics"]["candidate/binary_accuracy"] for x in good],
+              "AUC change vs served": [x["metrics"]["diff/auc"] for x in later
+                                       if "diff/auc" in x["metrics"]]}
+    for name, values in spread.items():
+        if len(values) > 1:
+            out.append(f"good models' {name}: mean {np.mean(values):.4f}, standard "
+                       f"deviation {np.std(values, ddof=1):.4f}, lowest {min(values):.4f} "
+                       f"({len(values)} runs)")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--run-one"]:
@@ -177,10 +232,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worse", nargs="*", choices=WORSE, default=list(WORSE),
                         help="worse candidates run in the first halving (default: all)")
     parser.add_argument("--work-dir", default=DEFAULT_WORK_DIR)
+    parser.add_argument("--score-only", action="store_true",
+                        help="score the recorded runs (old and current blessing rule)")
     args = parser.parse_args(argv)
     work = Path(args.work_dir)
     work.mkdir(parents=True, exist_ok=True)
     results = work / "runs.jsonl"
+    if args.score_only:
+        from pipeline.configs import EvaluationThresholds
+
+        lines = [json.loads(x) for x in results.read_text().splitlines() if x.strip()]
+        rules = {"current rule": EvaluationThresholds(), "old rule (0.945 / 0.89)":
+                 EvaluationThresholds(min_auc=0.945, min_accuracy=0.89, max_auc_drop=0.01)}
+        print(score(lines, rules))
+        print("\n".join(summary_lines(lines, rules)))
+        return 0
     for seed in range(args.first_seed, args.first_seed + args.halvings):
         worse = tuple(args.worse) if seed == args.first_seed else ()
         halving(work, seed, worse, results)

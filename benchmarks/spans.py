@@ -175,13 +175,16 @@ def refused_by(metrics: dict, rule) -> list[str]:
         failed.append("accuracy floor")
     if "diff/auc" in metrics and metrics["diff/auc"] < -rule.max_auc_drop:
         failed.append("auc drop")
+    if "diff/binary_accuracy" in metrics and (
+            metrics["diff/binary_accuracy"] < -rule.max_accuracy_drop):
+        failed.append("accuracy drop")
     return failed
 
 
 def score(lines: list[dict], rules: dict) -> str:
     """Markdown: every run's metrics, and what each rule would have decided."""
-    head = ["halving", "span", "case", "eval rows", "AUC", "accuracy", "served AUC",
-            "AUC change", "blessed", "pushed"] + list(rules)
+    head = ["halving", "span", "case", "eval rows", "AUC", "accuracy", "AUC change",
+            "accuracy change", "blessed", "pushed"] + list(rules)
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for line in lines:
         m = line.get("metrics", {})
@@ -192,7 +195,8 @@ def score(lines: list[dict], rules: dict) -> str:
         cells = [line["halving"], line["span"], line["case"],
                  f"{m.get('candidate/example_count', 0):.0f}"]
         cells += [f"{m[k]:.4f}" if k in m else "–" for k in
-                  ("candidate/auc", "candidate/binary_accuracy", "baseline/auc", "diff/auc")]
+                  ("candidate/auc", "candidate/binary_accuracy", "diff/auc",
+                   "diff/binary_accuracy")]
         cells += ["yes" if line["blessed"] else "no", "yes" if line["pushed"] else "no"]
         cells += [", ".join(refused_by(m, rule)) or "blessed" for rule in rules.values()]
         rows.append("| " + " | ".join(str(c) for c in cells) + " |")
@@ -212,7 +216,9 @@ def summary_lines(lines: list[dict], rules: dict) -> list[str]:
     spread = {"AUC": [x["metrics"]["candidate/auc"] for x in good],
               "accuracy": [x["metrics"]["candidate/binary_accuracy"] for x in good],
               "AUC change vs served": [x["metrics"]["diff/auc"] for x in later
-                                       if "diff/auc" in x["metrics"]]}
+                                       if "diff/auc" in x["metrics"]],
+              "accuracy change vs served": [x["metrics"]["diff/binary_accuracy"] for x in later
+                                            if "diff/binary_accuracy" in x["metrics"]]}
     for name, values in spread.items():
         if len(values) > 1:
             out.append(f"good models' {name}: mean {np.mean(values):.4f}, standard "
@@ -243,7 +249,8 @@ def main(argv: list[str] | None = None) -> int:
 
         lines = [json.loads(x) for x in results.read_text().splitlines() if x.strip()]
         rules = {"current rule": EvaluationThresholds(), "old rule (0.945 / 0.89)":
-                 EvaluationThresholds(min_auc=0.945, min_accuracy=0.89, max_auc_drop=0.01)}
+                 EvaluationThresholds(min_auc=0.945, min_accuracy=0.89, max_auc_drop=0.01,
+                                      max_accuracy_drop=1.0)}
         print(score(lines, rules))
         print("\n".join(summary_lines(lines, rules)))
         return 0

@@ -57,13 +57,14 @@ class EvaluationThresholds:
       than four standard errors below a good model at 1,500 eval rows.
     * The paired comparison with the served model, on the same eval rows,
       whose noise is much smaller than either model's: a candidate may not
-      lose more than `max_auc_drop` AUC against it. This is what refuses a
-      model that is worse but not broken.
+      lose more than `max_auc_drop` AUC nor `max_accuracy_drop` accuracy
+      against it. This is what refuses a model that is worse but not broken.
     """
 
     min_auc: float = 0.92
     min_accuracy: float = 0.86
     max_auc_drop: float = 0.01
+    max_accuracy_drop: float = 0.01
 
 
 @dataclass(frozen=True)

@@ -68,7 +68,11 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
     accuracy_threshold = tfma.MetricThreshold(
         value_threshold=tfma.GenericValueThreshold(
             lower_bound={"value": thresholds.min_accuracy}
-        )
+        ),
+        change_threshold=tfma.GenericChangeThreshold(
+            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+            absolute={"value": -thresholds.max_accuracy_drop},
+        ),
     )
     return tfma.EvalConfig(
         model_specs=[

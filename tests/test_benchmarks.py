@@ -321,7 +321,7 @@ def test_spans_scores_recorded_runs_under_any_blessing_rule():
 
     good = {"candidate/auc": 0.9447, "candidate/binary_accuracy": 0.8897}
     worse = {"candidate/auc": 0.9388, "candidate/binary_accuracy": 0.8781, "diff/auc": -0.019}
-    old = EvaluationThresholds(min_auc=0.945, min_accuracy=0.89)
+    old = EvaluationThresholds(min_auc=0.945, min_accuracy=0.89, max_accuracy_drop=1.0)
     assert spans.refused_by(good, old) == ["auc floor", "accuracy floor"]
     assert spans.refused_by(good, EvaluationThresholds()) == []
     assert spans.refused_by(worse, EvaluationThresholds()) == ["auc drop"]
@@ -330,7 +330,7 @@ def test_spans_scores_recorded_runs_under_any_blessing_rule():
              {"halving": 0, "span": 2, "case": "good", "returncode": 0, "blessed": False,
               "pushed": False, "metrics": worse}]
     rules = {"now": EvaluationThresholds()}
-    assert "| 0 | 2 | good | 0 | 0.9388 | 0.8781 | – | -0.0190 | no | no | auc drop |" in (
+    assert "| 0 | 2 | good | 0 | 0.9388 | 0.8781 | -0.0190 | – | no | no | auc drop |" in (
         spans.score(lines, rules))
     summary = spans.summary_lines(lines, rules)
     assert summary[:2] == ["same-distribution later spans blessed and pushed: 0 of 1 "

@@ -45,7 +45,8 @@ SAMPLE_ROWS = 500_000
 class EvaluationThresholds:
     """When the Evaluator blesses a model.
 
-    Two kinds of rule, measured in docs/benchmarks.md ("Blessing thresholds"):
+    Two kinds of rule, measured in docs/benchmarks.md ("Continuous training
+    on random halves, and the blessing thresholds"):
 
     * Floors that only a broken model fails. 22.5 % of trips are big
       tippers, so answering "no" always scores accuracy 0.775 and AUC 0.5; a
@@ -55,13 +56,12 @@ class EvaluationThresholds:
       they scored as low as 0.9447 / 0.8897 (issue 22): absolute floors close
       to a good model's level refuse good models by chance. These sit more
       than four standard errors below a good model at 1,500 eval rows.
-    * The paired comparison with the served model, on the same eval rows,
-      whose noise is much smaller than either model's: a candidate may not
-      lose more than `max_auc_drop` AUC nor `max_accuracy_drop` accuracy
-      against it. This is what refuses a model that is worse but not broken
-      (one without `fare` lost 0.012 accuracy); measured cost: two trainings
-      of the good model on halves of the data can differ by 0.016 AUC, so it
-      refuses some good retrained models too.
+    * The paired comparison with the served model, on the same eval rows: a
+      candidate may not lose more than `max_auc_drop` AUC nor
+      `max_accuracy_drop` accuracy against it. This is what refuses a model
+      that is worse but not broken (one without `fare` lost 0.012 accuracy);
+      measured cost: two trainings of the good model on halves of the data
+      can differ by 0.016 AUC, so it refuses some good retrained models too.
     """
 
     min_auc: float = 0.92

@@ -1,8 +1,9 @@
 """The blessing rule, checked by TFMA's own validator on the pipeline's eval config.
 
 The metric values are the ones measured by `python -m benchmarks.spans`
-(docs/benchmarks.md, "Blessing thresholds"): the lowest a good model scored,
-and what each clearly worse model scored, on a half of the shipped data.
+(docs/benchmarks.md, "Continuous training on random halves, and the blessing
+thresholds"): the lowest a good model scored, and what each clearly worse
+model scored, on a half of the shipped data.
 """
 
 from __future__ import annotations

@@ -89,7 +89,7 @@ def summarize(where: Location, run_id: str | None = None) -> RunSummary:
         if counts:
             summary.label_counts["train"] = counts
     if summary.single_class:
-        # "auc 0.0000 (needs at least 0.945)" would blame the model for the data.
+        # "auc 0.0000 (needs at least 0.92)" would blame the model for the data.
         summary.not_blessed_because = [
             reason for reason in summary.not_blessed_because if not reason.startswith("auc ")
         ] + ([summary.single_class] if summary.blessed is False else [])

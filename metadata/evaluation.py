@@ -2,7 +2,7 @@
 
 "Why not blessed" is built here once, from TFMA's validation result: the
 runner's summary prints `BlessingFailure.text` ("auc 0.8448 (needs at least
-0.945)"), the report tabulates the same failures per slice and counts them in
+0.92)"), the report tabulates the same failures per slice and counts them in
 its verdict. TFMA (and with it TensorFlow) is imported inside the functions
 that read its files, so importing this module stays light.
 """
@@ -27,7 +27,7 @@ class BlessingFailure:
     name: str  # the metric: "auc"
     is_diff: bool  # the rule is on the change against the baseline
     value: float
-    rule: str  # the threshold in words: "needs at least 0.945"
+    rule: str  # the threshold in words: "needs at least 0.92"
     threshold: str  # TFMA's threshold proto, on one line
 
     @property

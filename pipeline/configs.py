@@ -45,20 +45,29 @@ SAMPLE_ROWS = 500_000
 class EvaluationThresholds:
     """When the Evaluator blesses a model.
 
-    22.5 % of trips are big tippers, so answering "no" always scores accuracy
-    0.775 and AUC 0.5. TFX's own native-Keras taxi example reaches accuracy
-    0.78-0.81 on its eval split of the same data (measured by `make bench`);
-    the accuracy floor sits far above it, so a model that falls back to that
-    level is not blessed. Our model scores AUC 0.956 / accuracy 0.906 on the
-    shipped data's eval split and 0.946-0.949 / 0.893-0.894 on the eval split
-    of a 1,000,000-row resample of it (1,470 distinct trips): the floors leave
-    room for that sampling spread, not much more. A candidate must also not
-    lose more than `max_auc_drop` AUC against the last blessed model.
+    Two kinds of rule, measured in docs/benchmarks.md ("Continuous training
+    on random halves, and the blessing thresholds"):
+
+    * Floors that only a broken model fails. 22.5 % of trips are big
+      tippers, so answering "no" always scores accuracy 0.775 and AUC 0.5; a
+      model trained on shuffled tips scored 0.63 / 0.77. Good models score
+      about 0.95 / 0.90, but on a small span's eval split (1,500 rows for
+      half the shipped data; a standard error of about 0.008 in accuracy)
+      they scored as low as 0.9447 / 0.8897 (issue 22): absolute floors close
+      to a good model's level refuse good models by chance. These sit more
+      than four standard errors below a good model at 1,500 eval rows.
+    * The paired comparison with the served model, on the same eval rows: a
+      candidate may not lose more than `max_auc_drop` AUC nor
+      `max_accuracy_drop` accuracy against it. This is what refuses a model
+      that is worse but not broken (one without `fare` lost 0.012 accuracy);
+      measured cost: two trainings of the good model on halves of the data
+      can differ by 0.016 AUC, so it refuses some good retrained models too.
     """
 
-    min_auc: float = 0.945
-    min_accuracy: float = 0.89
+    min_auc: float = 0.92
+    min_accuracy: float = 0.86
     max_auc_drop: float = 0.01
+    max_accuracy_drop: float = 0.01
 
 
 @dataclass(frozen=True)
@@ -66,7 +75,12 @@ class FeatureSelectionSettings:
     """How the feature-selection step decides which candidate columns the model uses."""
 
     min_presence: float = 0.05  # drop columns present in fewer rows than this
-    min_information: float = 0.008  # bits a column must add beyond the strongest one
+    # Bits a column must add beyond the strongest one, above what a shuffled
+    # label gives by chance (docs/benchmarks.md "Feature selection stability").
+    min_information: float = 0.008
+    # ... and the added bits must beat all but this share of the label shuffles.
+    significance: float = 0.01
+    permutations: int = 100  # label shuffles of the permutation test
     max_rows: int = 200_000  # rows of the train split read to measure information
 
 

@@ -68,7 +68,11 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
     accuracy_threshold = tfma.MetricThreshold(
         value_threshold=tfma.GenericValueThreshold(
             lower_bound={"value": thresholds.min_accuracy}
-        )
+        ),
+        change_threshold=tfma.GenericChangeThreshold(
+            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+            absolute={"value": -thresholds.max_accuracy_drop},
+        ),
     )
     return tfma.EvalConfig(
         model_specs=[
@@ -188,6 +192,8 @@ def create_components(config: PipelineConfig) -> list[BaseNode]:
         min_presence=config.selection.min_presence,
         min_information=config.selection.min_information,
         max_rows=config.selection.max_rows,
+        permutations=config.selection.permutations,
+        significance=config.selection.significance,
     ).with_id(names.FEATURE_SELECTION)
     # Nothing downstream of the gate (selection, Transform, Trainer, Pusher)
     # runs unless the data passed it.

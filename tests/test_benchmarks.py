@@ -337,3 +337,35 @@ def test_the_bulk_inferrer_model_artifact_points_at_the_pushed_version(tmp_path)
     root = Path(model_root(str(version), str(tmp_path / "out")))
     assert (root / "Format-Serving").resolve() == version.resolve()
     assert model_root(str(version), str(tmp_path / "out")) == str(root)  # idempotent
+
+
+def test_spans_scores_recorded_runs_under_any_blessing_rule():
+    from benchmarks import spans
+    from pipeline.configs import EvaluationThresholds
+
+    good = {"candidate/auc": 0.9447, "candidate/binary_accuracy": 0.8897}
+    worse = {"candidate/auc": 0.9388, "candidate/binary_accuracy": 0.8781, "diff/auc": -0.019}
+    old = EvaluationThresholds(min_auc=0.945, min_accuracy=0.89, max_accuracy_drop=1.0)
+    assert spans.refused_by(good, old) == ["auc floor", "accuracy floor"]
+    assert spans.refused_by(good, EvaluationThresholds()) == []
+    assert spans.refused_by(worse, EvaluationThresholds()) == ["auc drop"]
+    lines = [{"halving": 0, "span": 1, "case": "good", "returncode": 0, "blessed": True,
+              "pushed": True, "metrics": good},
+             {"halving": 0, "span": 2, "case": "good", "returncode": 0, "blessed": False,
+              "pushed": False, "metrics": worse}]
+    rules = {"now": EvaluationThresholds()}
+    assert "| 0 | 2 | good | 0 | 0.9388 | 0.8781 | -0.0190 | – | no | no | auc drop |" in (
+        spans.score(lines, rules))
+    summary = spans.summary_lines(lines, rules)
+    assert summary[:2] == ["same-distribution later spans blessed and pushed: 0 of 1 "
+                           "(0 run(s) failed)", "good models refused by now: 1 of 2"]
+
+
+def test_selection_table_gives_share_and_median_bits():
+    from benchmarks import selection
+
+    result = {2000: {"fare": {"selected": 0.94, "bits": 0.0185}, "company": {
+        "selected": 0.0, "bits": None}}, 5000: {"fare": {"selected": 1.0, "bits": 0.0186},
+                                              "company": {"selected": 0.0, "bits": None}}}
+    assert selection.table(result).splitlines()[2:] == [
+        "| fare | 94% (0.0185) | 100% (0.0186) |", "| company | 0% | 0% |"]

@@ -115,3 +115,39 @@ def test_selected_schema_drops_unselected_columns_but_keeps_label_sources():
     ]
     kept = [f.name for f in fs.selected_schema(schema, decisions).feature]
     assert kept == ["fare", "tips", "payment_type"]
+
+
+def test_the_information_test_measures_what_chance_gives_a_many_valued_column():
+    """A column of 500 random values on 1,600 rows: the plug-in estimate is far
+    above zero, but no more than shuffled labels give it."""
+    rng = np.random.default_rng(2)
+    n = 1600
+    anchor = rng.integers(0, 3, size=n)
+    label = (rng.random(n) < np.where(anchor == 0, 0.05, 0.6)).astype(np.int64)
+    test = fs.InformationTest(label, anchor, permutations=100)
+    noise = test.measure(rng.integers(0, 500, size=n))
+    assert noise.observed_bits > 0.1  # what a fixed bar on the plug-in value would see
+    assert abs(noise.excess_bits) < 0.02 and noise.p_value > 0.05
+    signal = test.measure(label * 2 + (rng.random(n) < 0.1))
+    assert signal.excess_bits > 0.3 and signal.p_value == pytest.approx(1 / 101)
+
+
+def test_a_small_span_does_not_select_a_census_tract(tmp_path):
+    """6,000 train rows of the shipped data (about a half of it, as in the issue):
+    the plug-in estimate puts dropoff_census_tract over 0.008 bits beyond the
+    payment type, the rule sees that most of it is what chance gives."""
+    from benchmarks.drift import load_rows
+    from benchmarks.selection import decide_sample
+    from pipeline.configs import FeatureSelectionSettings
+
+    frame, types = load_rows()
+    rows = np.random.default_rng(34).choice(len(frame), size=6000, replace=False)
+    decisions = {d.feature: d for d in decide_sample(frame, types, rows,
+                                                     FeatureSelectionSettings())}
+    tract = decisions["dropoff_census_tract"]
+    assert not tract.selected
+    assert tract.conditional_bits + tract.chance_bits > 0.008  # the plug-in value
+    assert tract.conditional_bits < 0.008 and "by chance" in tract.reason
+    assert {"payment_type", "fare", "trip_seconds"} <= {
+        name for name, d in decisions.items() if d.selected}
+

@@ -330,3 +330,23 @@ def test_headless_chromium_loads_every_image_and_section(page_path: Path, tmp_pa
     sections = {s["id"]: s["height"] for s in found["sections"]}
     assert list(sections) == [section_id for section_id, _ in report.SECTIONS]
     assert all(height > 0 for height in sections.values()), sections
+
+
+def test_selection_section_shows_chance_and_the_rule(tmp_path: Path):
+    """The numbers FeatureSelection records for each decision, and its rule."""
+    from review.report.plots import Images
+    from review.report.sections import section_selection
+
+    selection = {"selected": ["payment_type"], "rows_measured": 6000,
+                 "rule": {"min_information": 0.008, "significance": 0.01, "permutations": 100},
+                 "decisions": [
+                     {"feature": "payment_type", "selected": True, "reason": "kept",
+                      "presence": 1.0, "information_bits": 0.47},
+                     {"feature": "dropoff_census_tract", "selected": False, "reason": "< 0.008",
+                      "presence": 0.7, "information_bits": 0.005, "conditional_bits": 0.0074,
+                      "chance_bits": 0.0028, "p_value": 0.0099}]}
+    text = section_selection(selection, Images(str(tmp_path)))
+    assert "by chance" in text and "p &le; 0.01" in text and "0.008 bits" in text
+    cells = re.findall(r"<td>(.*?)</td>", text)
+    tract = cells.index("<b>dropoff_census_tract</b>")
+    assert cells[tract + 5:tract + 8] == ["0.0074", "0.0028", "0.010"]

@@ -5,11 +5,13 @@ Three rules, each explained in the recorded decision:
     dropped (statistics from StatisticsGen);
   * variation: a column with a single distinct value carries nothing;
   * information: the most informative column about the label (the "anchor",
-    payment_type on this data) is kept; every other column must add at least
-    `min_information` bits about the label *given the anchor* (conditional
-    mutual information of the binned column, missingness included,
-    bias-corrected, on up to `max_rows` training rows). Columns that say little
-    beyond the anchor only let a model overfit: on this data they cost AUC.
+    payment_type on this data) is kept; every other column must add
+    information about the label *given the anchor* (conditional mutual
+    information of the binned column, missingness included, on up to
+    `max_rows` training rows) that is above chance (a permutation test) and
+    at least `min_information` bits above what chance gives (`InformationRule`).
+    Columns that say little beyond the anchor only let a model overfit: on
+    this data they cost AUC.
 
 The decision is a `FeatureSelection` artifact (a JSON report, the selected
 names as a custom property) in ML Metadata, plus a `Schema` artifact with the
@@ -59,8 +61,11 @@ class Decision:
     reason: str
     presence: float
     distinct_values: int
-    information_bits: float | None = None  # I(column; label)
-    conditional_bits: float | None = None  # I(column; label | anchor)
+    information_bits: float | None = None  # I(column; label), Miller-Madow corrected
+    # I(column; label | anchor) beyond chance: measured minus `chance_bits`.
+    conditional_bits: float | None = None
+    chance_bits: float | None = None  # its mean over label shuffles within the anchor
+    p_value: float | None = None  # share of those shuffles that reach the measured value
 
 
 def _presence_and_distinct(stats: statistics_pb2.FeatureNameStatistics, rows: int):
@@ -99,7 +104,10 @@ def _codes(column: np.ndarray, present: np.ndarray) -> np.ndarray:
 
 
 def mutual_information_bits(codes: np.ndarray, label: np.ndarray) -> float:
-    """I(code; label) in bits with the Miller-Madow bias correction, floored at 0."""
+    """I(code; label) in bits with the Miller-Madow bias correction, floored at 0.
+
+    Used only to pick the anchor, a column thousands of times above its bias.
+    """
     n = len(label)
     if n == 0:
         return 0.0
@@ -113,16 +121,86 @@ def mutual_information_bits(codes: np.ndarray, label: np.ndarray) -> float:
     return max(0.0, mi - cells / (2 * n * np.log(2)))
 
 
+def _dense(codes: np.ndarray) -> tuple[np.ndarray, int]:
+    """Codes renumbered 0..k-1, and k."""
+    values, inverse = np.unique(codes, return_inverse=True)
+    return inverse.astype(np.int64), len(values)
+
+
+def _plugin_cmi(cells: np.ndarray, label: np.ndarray, shape: tuple[int, int]) -> float:
+    """Plug-in I(code; label | given) in bits; `cells` = given * n_codes + code."""
+    given_n, codes_n = shape
+    counts = np.bincount(cells * 2 + label, minlength=given_n * codes_n * 2)
+    joint = counts.reshape(given_n, codes_n, 2).astype(float)
+    p_gcy = joint / joint.sum()
+    p_g = p_gcy.sum((1, 2), keepdims=True)
+    p_gc = p_gcy.sum(2, keepdims=True)
+    p_gy = p_gcy.sum(1, keepdims=True)
+    nz = p_gcy > 0
+    ratio = (p_gcy * p_g)[nz] / (p_gc * p_gy * np.ones_like(p_gcy))[nz]
+    return float((p_gcy[nz] * np.log2(ratio)).sum())
+
+
 def conditional_information_bits(
     codes: np.ndarray, label: np.ndarray, given: np.ndarray
 ) -> float:
-    """I(code; label | given) in bits: the information left once `given` is known."""
-    n = len(label)
-    return sum(
-        (given == value).sum() / n
-        * mutual_information_bits(codes[given == value], label[given == value])
-        for value in np.unique(given)
-    )
+    """Plug-in I(code; label | given) in bits: biased upward, see `InformationTest`."""
+    codes, codes_n = _dense(codes)
+    given, given_n = _dense(given)
+    return _plugin_cmi(given * codes_n + codes, label.astype(np.int64), (given_n, codes_n))
+
+
+@dataclass(frozen=True)
+class Information:
+    """What a column adds about the label beyond the anchor, against chance."""
+
+    observed_bits: float  # plug-in I(column; label | anchor)
+    chance_bits: float  # its mean when the label is shuffled within each anchor value
+    p_value: float  # share of shuffles that reach the observed value (+1 smoothing)
+
+    @property
+    def excess_bits(self) -> float:
+        """The bias-corrected estimate: observed minus what chance alone gives."""
+        return self.observed_bits - self.chance_bits
+
+
+class InformationTest:
+    """A permutation null for I(column; label | anchor), shared by every column.
+
+    The plug-in estimate is biased upward by about (cells - 1) / (2 N ln 2)
+    bits, and the Miller-Madow correction undercounts it when the anchor's
+    rarer values leave cells with a handful of rows: on a few thousand rows a
+    column of many values clears a fixed bar by chance. Shuffling the label
+    within each anchor value keeps everything but the column's link to the
+    label, so the shuffled information is exactly what chance gives this
+    column, at this sample size and cardinality. The shuffles (seeded: the
+    same data gives the same decision) are drawn once and reused for every
+    column, so the test costs `permutations` bincounts per column.
+    """
+
+    def __init__(self, label: np.ndarray, anchor: np.ndarray, permutations: int, seed: int = 0):
+        self.label = label.astype(np.int64)
+        self.anchor, self.anchor_n = _dense(anchor)
+        rng = np.random.default_rng(seed)
+        order = np.argsort(self.anchor, kind="stable")
+        self.shuffled = []
+        for _ in range(permutations):
+            # Sorted by anchor, then randomly within each anchor value: the
+            # same block structure as `order`, so this moves labels only
+            # between rows that share an anchor value.
+            within = np.lexsort((rng.random(len(self.label)), self.anchor))
+            label = np.empty_like(self.label)
+            label[order] = self.label[within]
+            self.shuffled.append(label)
+
+    def measure(self, codes: np.ndarray) -> Information:
+        codes, codes_n = _dense(codes)
+        cells = self.anchor * codes_n + codes
+        shape = (self.anchor_n, codes_n)
+        observed = _plugin_cmi(cells, self.label, shape)
+        null = np.array([_plugin_cmi(cells, label, shape) for label in self.shuffled])
+        p_value = (1 + int((null >= observed - 1e-12).sum())) / (1 + len(null))
+        return Information(observed, float(null.mean()) if len(null) else 0.0, p_value)
 
 
 def decide(
@@ -130,6 +208,8 @@ def decide(
     table: pa.Table | None,
     min_presence: float,
     min_information: float,
+    permutations: int = 100,
+    significance: float = 0.01,
 ) -> list[Decision]:
     """Apply the three rules to every candidate column (pure: easy to test)."""
     by_name = {f.path.step[0]: f for f in statistics.features}
@@ -152,34 +232,54 @@ def decide(
             decision.information_bits = round(mutual_information_bits(codes[name], label), 5)
         decisions.append(decision)
     if codes:
-        _apply_information_rule(decisions, codes, label, min_information)
+        rule = InformationRule(min_information, permutations, significance)
+        rule.apply(decisions, codes, label)
     for decision in decisions:
         if decision.selected and not decision.reason:
             decision.reason = "kept: present, varied and informative about the label"
     return decisions
 
 
-def _apply_information_rule(
-    decisions: list[Decision], codes: dict, label: np.ndarray, min_information: float
-) -> None:
-    measured = [d for d in decisions if d.feature in codes]
-    anchor = max(measured, key=lambda d: d.information_bits)
-    anchor.reason = (
-        f"kept: the most informative column ({anchor.information_bits:.4f} bits about the label)"
-    )
-    for decision in measured:
-        if decision is anchor:
-            continue
-        bits = conditional_information_bits(codes[decision.feature], label, codes[anchor.feature])
-        decision.conditional_bits = round(bits, 5)
-        if bits < min_information:
+@dataclass(frozen=True)
+class InformationRule:
+    """Keep a column when what it adds beyond the anchor is both real and large.
+
+    Real: no more than `significance` of the label shuffles reach it (on few
+    rows, chance alone gives a many-valued column several thousandths of a
+    bit). Large: at least `min_information` bits above what chance gives (on
+    many rows, tiny but real information passes any significance test, yet
+    columns that add a few thousandths of a bit do not make a better model).
+    """
+
+    min_information: float
+    permutations: int
+    significance: float
+
+    def apply(self, decisions: list[Decision], codes: dict, label: np.ndarray) -> None:
+        measured = [d for d in decisions if d.feature in codes]
+        anchor = max(measured, key=lambda d: d.information_bits)
+        anchor.reason = (f"kept: the most informative column "
+                         f"({anchor.information_bits:.4f} bits about the label)")
+        test = InformationTest(label, codes[anchor.feature], self.permutations)
+        for decision in measured:
+            if decision is not anchor:
+                self._judge(decision, test.measure(codes[decision.feature]), anchor.feature)
+
+    def _judge(self, decision: Decision, info: Information, anchor: str) -> None:
+        decision.conditional_bits = round(info.excess_bits, 5)
+        decision.chance_bits = round(info.chance_bits, 5)
+        decision.p_value = round(info.p_value, 4)
+        adds = (f"adds {info.excess_bits:.4f} bits about the label beyond {anchor} "
+                f"({info.observed_bits:.4f} measured, {info.chance_bits:.4f} by chance, "
+                f"p = {info.p_value:.3f})")
+        if info.p_value > self.significance:
             decision.selected = False
-            decision.reason = (
-                f"adds {bits:.4f} bits about the label beyond {anchor.feature} "
-                f"(< {min_information})"
-            )
+            decision.reason = f"{adds}: not above chance (p > {self.significance:g})"
+        elif info.excess_bits < self.min_information:
+            decision.selected = False
+            decision.reason = f"{adds}: < {self.min_information:g}"
         else:
-            decision.reason = f"kept: adds {bits:.4f} bits about the label beyond {anchor.feature}"
+            decision.reason = f"kept: {adds}"
 
 
 def _column(table: pa.Table, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -259,6 +359,8 @@ def FeatureSelectionComponent(  # noqa: N802 - TFX components are named like cla
     min_presence: Parameter[float] = 0.05,
     min_information: Parameter[float] = 0.008,
     max_rows: Parameter[int] = 200_000,
+    permutations: Parameter[int] = 100,
+    significance: Parameter[float] = 0.01,
 ) -> None:
     """Pick the model's input columns from train-split statistics and rows."""
     curated = io_utils.SchemaReader().read(
@@ -268,12 +370,15 @@ def FeatureSelectionComponent(  # noqa: N802 - TFX components are named like cla
         os.path.join(artifact_utils.get_split_uri([statistics], "train"), "FeatureStats.pb")
     )
     table = _read_table(examples, curated, max_rows)
-    decisions = decide(stats_list.datasets[0], table, min_presence, min_information)
+    decisions = decide(stats_list.datasets[0], table, min_presence, min_information,
+                       permutations, significance)
     io_utils.write_pbtxt_file(
         os.path.join(transform_schema.uri, SCHEMA_FILE), selected_schema(curated, decisions)
     )
     chosen = [d.feature for d in decisions if d.selected]
     report = {"selected": chosen, "rows_measured": table.num_rows,
+              "rule": {"min_information": min_information, "significance": significance,
+                       "permutations": permutations},
               "label_counts": label_counts(table),
               "decisions": [asdict(d) for d in decisions]}
     io_utils.write_string_file(

@@ -202,10 +202,12 @@ def section_selection(selection: dict | None, images: Images) -> Markup:
         return note("No feature-selection report: FeatureSelection did not run.")
     decisions = [{"feature": d["feature"], "selected": d["selected"], "reason": d["reason"],
                   "presence": f"{d['presence']:.1%}", "information": fmt(d.get("information_bits")),
-                  "conditional": fmt(d.get("conditional_bits"))}
+                  "conditional": fmt(d.get("conditional_bits")),
+                  "chance": fmt(d.get("chance_bits")), "p": fmt(d.get("p_value"), 3)}
                  for d in selection["decisions"]]
     return render("selection.html", selected=selection["selected"],
                   rows_measured=selection["rows_measured"], decisions=decisions,
+                  rule=selection.get("rule"),
                   plot=plots.selection_plot(selection["decisions"], images))
 
 

@@ -256,13 +256,14 @@ def test_a_failing_component_shows_its_reason(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
     shutil.copy(DATA / "data.csv", data / "data.csv")
-    schema = tmp_path / "broken.pbtxt"  # passes the preflight checks, fails ImportSchemaGen
+    schema = tmp_path / "broken.pbtxt"  # passes the preflight checks, fails the first reader
     schema.write_text('feature { name: "fare" type: NOT_A_TYPE }\n')
     result = run_cli("--data-root", str(data), "--schema", str(schema),
                      "--output-dir", str(tmp_path / "out"))
     assert result.returncode == 1
     failed = [m for m in map(FINISHED.match, result.stdout.splitlines()) if m]
-    assert failed[-1].group(3, 4) == ("ImportSchemaGen", "FAILED"), result.stdout
+    # CsvExampleGen is the first component to read the schema (its column types win).
+    assert failed[-1].group(3, 4) == ("CsvExampleGen", "FAILED"), result.stdout
     assert "NOT_A_TYPE" in result.stdout.splitlines()[-1]
     assert "NOT_A_TYPE" in result.stderr and "Traceback" not in result.stderr
     assert "Traceback" in log_path(result.stdout).read_text(), "the log keeps the details"

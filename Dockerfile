@@ -24,6 +24,12 @@ COPY pipeline/ pipeline/
 COPY metadata/ metadata/
 COPY serving/ serving/
 COPY kubeflow_runner.py ./
+# The node runner every one-task-per-node orchestrator (Azure ML) runs in this image,
+# with the local run's failure text and quiet log (local) and, after a refusal, the
+# report (review).
+COPY orchestrators/ orchestrators/
+COPY local/ local/
+COPY review/ review/
 
 # Importable from any working directory, by Kubeflow's launcher and by Beam workers.
 ENV PYTHONPATH="/pipeline${PYTHONPATH:+:${PYTHONPATH}}"

@@ -213,6 +213,12 @@ def test_image_ships_the_code_and_schema_the_spec_names():
     )
 
 
+def test_image_ships_the_node_runner_azure_ml_steps_run():
+    """Each Azure ML step runs `python -m orchestrators.node_runner` in this image."""
+    assert "orchestrators" in shipped_top_level_modules()
+    assert project_file_in_image(f"{kubeflow.IMAGE_PROJECT_DIR}/orchestrators/node_runner.py")
+
+
 def _project_modules() -> set[str]:
     packages = {p.parent.name for p in ROOT.glob("*/__init__.py")}
     return packages | {p.stem for p in ROOT.glob("*.py")}

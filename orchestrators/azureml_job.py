@@ -36,9 +36,9 @@ import argparse
 import json
 import os
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
-from orchestrators.ir import Plan, load_plan
+from orchestrators.ir import IR_FILE, Plan, load_plan
 
 RUN_ID_ENV = "AZUREML_ROOT_RUN_ID"
 SECRET_ENVS = ("MLMD_MYSQL_USER", "MLMD_MYSQL_PASSWORD")
@@ -61,7 +61,7 @@ class JobSettings:
     ssl_ca: str | None = None  # CA file path inside the step, for TLS to MySQL
     ssl_verify: bool = True  # False: encrypt without verifying the server (metadata/store.py)
     experiment_name: str = "chicago-taxi"
-    ir_file: str = "./pipeline.pb"  # next to the job YAML; uploaded on submit
+    ir_file: str = f"./{IR_FILE}"  # next to the job YAML; uploaded on submit
 
 
 def step_name(node: str) -> str:
@@ -184,10 +184,6 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(submit(args.job, args.subscription, args.resource_group, args.workspace))
     return 0
-
-
-def settings_json(settings: JobSettings) -> str:
-    return json.dumps(asdict(settings), indent=2)
 
 
 if __name__ == "__main__":

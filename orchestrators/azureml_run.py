@@ -139,7 +139,7 @@ def compile_job(args: argparse.Namespace) -> str:
         metadata_mysql=args.metadata_mysql, compute=args.compute,
         node_compute=_node_compute(args.node_compute), ssl_ca=args.ssl_ca,
         ssl_verify=not args.no_ssl_verify,
-        experiment_name=args.experiment, ir_file=f"./{ir_file.IR_FILE}",
+        experiment_name=args.experiment,
     )
     unknown = set(settings.node_compute)
     out = os.path.abspath(args.out)

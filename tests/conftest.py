@@ -7,6 +7,7 @@ TFMA, Beam and ML Metadata, and keeps TensorFlow's global state out of pytest.
 
 from __future__ import annotations
 
+import csv
 import os
 import subprocess
 import sys
@@ -33,6 +34,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     if unmarked:
         raise pytest.UsageError(
             "these tests run whole pipelines but lack @pytest.mark.e2e: " + ", ".join(unmarked))
+
+
+def write_bitcoin_data(path: Path) -> Path:
+    """3,000 shipped trips of which a fifth pay with "Bitcoin", outside the payment_type
+    domain: data every orchestrator's gate must refuse. Written to `path` (a CSV file)."""
+    rows = list(csv.reader(open(DATA / "data.csv", newline="")))
+    header, body = rows[0], rows[1:3001]
+    payment = header.index("payment_type")
+    for row in body[:600]:
+        row[payment] = "Bitcoin"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        csv.writer(f).writerows([header, *body])
+    return path
 
 
 @dataclass

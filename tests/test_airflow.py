@@ -8,7 +8,6 @@ and Airflow's SQLite database in a temporary folder. The pipeline's ML Metadata
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import sqlite3
@@ -22,7 +21,7 @@ import pytest
 from metadata import names
 from metadata.store import open_store
 from pipeline.configs import PipelineConfig
-from tests.conftest import DATA, ROOT
+from tests.conftest import DATA, ROOT, write_bitcoin_data
 from tests.extras import airflow_python
 from tests.review_checks import check_review_tools
 
@@ -187,15 +186,7 @@ def test_review_tools_read_the_airflow_run(airflow: Airflow, two_runs):
 def test_bad_data_fails_the_gate_and_nothing_downstream_runs(
     airflow: Airflow, two_runs, tmp_path: Path
 ):
-    rows = list(csv.reader(open(DATA / "data.csv", newline="")))
-    header, body = rows[0], rows[1:3001]
-    payment = header.index("payment_type")
-    for row in body[:600]:
-        row[payment] = "Bitcoin"  # 20 % outside the payment_type domain
-    bad = tmp_path / "bad"
-    bad.mkdir()
-    with open(bad / "data.csv", "w", newline="") as f:
-        csv.writer(f).writerows([header, *body])
+    bad = write_bitcoin_data(tmp_path / "bad" / "data.csv").parent
     serving = airflow.output_dir / "serving_model" / DAG_ID
     before = sorted(p.name for p in serving.iterdir())
 

@@ -14,7 +14,6 @@ No Azure workspace is reachable here. What is checked instead:
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import shutil
@@ -29,7 +28,7 @@ from metadata import names, store
 from metadata.graph import MetadataGraph
 from orchestrators import ir as ir_file
 from tests import azureml_emulator
-from tests.conftest import DATA, ROOT
+from tests.conftest import DATA, ROOT, write_bitcoin_data
 from tests.extras import MariaDB, azureml_python, mariadb  # noqa: F401 - the fixture
 from tests.review_checks import check_review_tools
 
@@ -152,16 +151,6 @@ def _states(jobs: EmulatedJobs, run_id: str) -> dict[str, str]:
     return {c.component: c.state for c in MetadataGraph(jobs.where).component_runs(run_id)}
 
 
-def _write_bad_data(path: Path) -> None:
-    rows = list(csv.reader(open(DATA / "data.csv", newline="")))
-    header, body = rows[0], rows[1:3001]
-    payment = header.index("payment_type")
-    for row in body[:600]:
-        row[payment] = "Bitcoin"
-    with open(path, "w", newline="") as f:
-        csv.writer(f).writerows([header, *body])
-
-
 @pytest.fixture(scope="module")
 def emulated(mariadb: MariaDB, tmp_path_factory) -> EmulatedJobs:  # noqa: F811
     azureml_python()
@@ -189,7 +178,7 @@ def emulated(mariadb: MariaDB, tmp_path_factory) -> EmulatedJobs:  # noqa: F811
     first, second = run("taxi_job_1"), run("taxi_job_2")
     serving = mount / "serving_model" / "chicago_taxi"
     before = sorted(p.name for p in serving.iterdir())
-    _write_bad_data(data / "data.csv")
+    write_bitcoin_data(data / "data.csv")
     bad = run("taxi_job_3")
     return EmulatedJobs(mysql, mariadb.tls_env, mount, first, second, bad, before)
 

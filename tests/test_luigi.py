@@ -10,7 +10,6 @@ MariaDB, scheduled by a real `luigid` on 127.0.0.1.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import os
@@ -27,7 +26,7 @@ import pytest
 
 from metadata import names, store
 from metadata.graph import MetadataGraph
-from tests.conftest import DATA, ROOT, run_cli
+from tests.conftest import DATA, ROOT, run_cli, write_bitcoin_data
 from tests.extras import MariaDB, mariadb  # noqa: F401 - the fixture
 from tests.review_checks import check_review_tools
 
@@ -81,19 +80,6 @@ def run_and_kill_in_trainer(*args: str) -> tuple[int, str]:
     return process.returncode, output
 
 
-def bad_data(folder: Path) -> Path:
-    """3,000 trips of which a fifth pay with "Bitcoin", outside the payment_type domain."""
-    rows = list(csv.reader(open(DATA / "data.csv", newline="")))
-    header, body = rows[0], rows[1:3001]
-    payment = header.index("payment_type")
-    for row in body[:600]:
-        row[payment] = "Bitcoin"
-    folder.mkdir()
-    with open(folder / "data.csv", "w", newline="") as f:
-        csv.writer(f).writerows([header, *body])
-    return folder
-
-
 @dataclass
 class LuigiRuns:
     output_dir: Path
@@ -129,7 +115,8 @@ def luigi_runs(tmp_path_factory) -> LuigiRuns:
                       "--from", "Trainer", "--to", "Evaluator")
     serving = out / "serving_model" / "chicago_taxi"
     before = tree_digest(serving)
-    bad = luigi_cli("--data-root", str(bad_data(out.parent / "bad_data")), "--output-dir",
+    bad_data = write_bitcoin_data(out.parent / "bad_data" / "data.csv").parent
+    bad = luigi_cli("--data-root", str(bad_data), "--output-dir",
                     str(out), *STEPS)
     return LuigiRuns(out, local_run, cached, killed, resumed, partial, bad, before)
 

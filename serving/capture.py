@@ -80,7 +80,7 @@ def prediction_log(examples: Sequence[bytes], probabilities: Sequence[float],
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
-    from serving.client import predict_request
+    from serving.predict_api import predict_request
 
     request = predict_request(list(examples), model, SIGNATURE_NAME, version)
     if ids is not None:

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from metadata import store as pipeline_store
+from metadata.errors import first_line
 from metadata.store import MetadataConnectionError
 
 MONITORING_DIR = "monitoring"
@@ -168,9 +169,8 @@ def _record(where, result: dict, final: str, pushed_id: int) -> None:
     except BaseException as error:
         shutil.rmtree(final, ignore_errors=True)  # an unrecorded check did not happen
         if isinstance(error, Exception):  # e.g. the store is locked by a running pipeline
-            first = str(error).strip().splitlines()[0] if str(error).strip() else ""
             raise CheckInputError(f"cannot record the check in ML Metadata: "
-                                  f"{type(error).__name__}: {first}") from None
+                                  f"{first_line(error, with_type=True)}") from None
         raise
 
 

@@ -43,19 +43,15 @@ from serving import (
     OUTPUT_KEY,
     REST_PORT,
     SIGNATURE_NAME,
+    capture,
 )
-from serving.examples import (  # noqa: F401 - re-exported: the client's input side
+from serving.examples import (
     DEFAULT_SCHEMA,
-    BadRow,
     BadRows,
     ClientError,
     Column,
-    convert,
-    csv_rows,
-    json_rows,
     load_columns,
     read_examples,
-    to_example,
 )
 from serving.predict_api import predict_request, rest_body, rest_url
 
@@ -266,17 +262,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="seconds to wait for each answer (default: %(default)s)")
     parser.add_argument("--schema", default=str(DEFAULT_SCHEMA),
                         help="schema giving each column's type (default: schema/schema.pbtxt)")
-    parser.add_argument("--capture", metavar="DIR", default=None,
-                        help="log a sample of requests and answers to DIR (PredictionLog "
-                             "TFRecords, see serving/capture.py) for python -m monitoring.check")
-    parser.add_argument("--capture-rate", type=float, default=1.0,
-                        help="share of rows logged (default: %(default)s)")
-    parser.add_argument("--capture-id-column", metavar="NAME", default=None,
-                        help="a column of row ids, logged with each row and not sent, to join "
-                             "labels on later (monitoring.check --as-span)")
+    capture.add_cli_options(parser, "a column of row ids, logged with each row and not sent, "
+                                    "to join labels on later (monitoring.check --as-span)")
     args = parser.parse_args(argv)
-    if not 0 < args.capture_rate <= 1:
-        parser.error("--capture-rate must be in (0, 1]")
     if not 1 <= args.batch_size <= MAX_BATCH_SIZE:
         parser.error(f"--batch-size must be between 1 and {MAX_BATCH_SIZE} "
                      "(TF Serving rejects larger requests)")
@@ -313,10 +301,8 @@ def run(args: argparse.Namespace, out: io.TextIOBase) -> int:
                             args.timeout, args.label)
     on_batch = writer = None
     if args.capture:
-        from serving.capture import client_capture, row_ids
-
-        ids = row_ids(lines, columns, fmt, id_column) if id_column else None
-        on_batch, writer = client_capture(args, client, examples, ids)
+        ids = capture.row_ids(lines, columns, fmt, id_column) if id_column else None
+        on_batch, writer = capture.client_capture(args, client, examples, ids)
     try:
         for probability in predict_all(client, examples, args.batch_size, on_batch):
             out.write(f"{probability:.6g}\n")

@@ -60,16 +60,12 @@ def _serialized(row: object, columns) -> bytes:
     if hasattr(row, "SerializeToString"):
         return row.SerializeToString()
     if isinstance(row, dict):
-        from serving.examples import convert, to_example
+        from serving.examples import row_values, to_example
 
-        values = {}
-        for name, raw in row.items():
-            if name not in columns:
-                raise ValueError(f"unknown column '{name}'")
-            if columns[name].serving:
-                value = convert(raw, columns[name])
-                if value is not None:
-                    values[name] = value
+        problems: list = []
+        values = row_values(row, columns, 0, problems)
+        if values is None:
+            raise ValueError(problems[0].message)
         return to_example(values, columns)
     raise TypeError(f"cannot log a row of type {type(row).__name__}")
 
@@ -81,7 +77,7 @@ def prediction_log(examples: Sequence[bytes], probabilities: Sequence[float],
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
-    from serving.predict_api import predict_request
+    from serving.server_api import predict_request
 
     request = predict_request(list(examples), model, SIGNATURE_NAME, version)
     if ids is not None:

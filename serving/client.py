@@ -21,7 +21,7 @@ number and nothing is sent (exit 2). Requests go out in batches of at most
 `serving.MAX_BATCH_SIZE` examples, TF Serving's batcher limit. An unreachable
 server or an error answer is one line on stderr (exit 1).
 
-The requests are TF Serving's documented shapes (serving/predict_api.py).
+The requests are TF Serving's documented shapes (serving/server_api.py).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ from serving.examples import (
     load_columns,
     read_examples,
 )
-from serving.predict_api import predict_request, rest_body, rest_url
+from serving.server_api import available_versions, predict_request, rest_body, rest_url
 
 DEFAULT_REST_URL = f"http://localhost:{REST_PORT}"
 DEFAULT_GRPC_TARGET = f"localhost:{GRPC_PORT}"
@@ -127,14 +127,7 @@ class RestClient:
         capture log: TF Serving's REST answers do not say which version answered."""
         if self.version is not None:
             return self.version
-        url = rest_url(self.url, self.model).removesuffix(":predict")
-        try:
-            with urllib.request.urlopen(url, timeout=self.timeout) as answer:
-                status = json.loads(answer.read()).get("model_version_status", [])
-        except (OSError, ValueError, AttributeError):
-            return None
-        available = [int(s["version"]) for s in status if s.get("state") == "AVAILABLE"]
-        return max(available, default=None)
+        return max(available_versions(self.url, self.model, timeout=self.timeout), default=None)
 
     def predict(self, serialized: Sequence[bytes]) -> list[float]:
         body = json.dumps(rest_body(serialized)).encode("utf-8")

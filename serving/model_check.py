@@ -43,7 +43,7 @@ import sys
 import time
 
 from metadata.errors import first_line
-from models.contract import MAX_WARMUP_RECORDS, SIGNATURE_NAME, WARMUP_FILE
+from models.contract import MAX_WARMUP_RECORDS, SAVED_MODEL_FILE, SIGNATURE_NAME, WARMUP_FILE
 
 SERVE_TAG = "serve"
 
@@ -82,7 +82,7 @@ def read_meta_graph(model_dir: str):
     from tensorflow.core.protobuf import saved_model_pb2
     from tensorflow.io import gfile
 
-    path = os.path.join(model_dir, "saved_model.pb")
+    path = os.path.join(model_dir, SAVED_MODEL_FILE)
     if not gfile.exists(path):
         raise ModelCheckError(f"no saved_model.pb in {model_dir}")
     saved_model = saved_model_pb2.SavedModel()

@@ -14,7 +14,7 @@ import os
 from collections.abc import Sequence
 
 from models import contract, features
-from serving.predict_api import predict_request
+from serving.server_api import predict_request
 
 # Batch sizes of the warm-up requests: every power of two up to max_batch_size.
 WARMUP_BATCH_SIZES: tuple[int, ...] = tuple(

@@ -22,7 +22,8 @@ from absl import logging
 from tfx.dsl.io import fileio
 from tfx.utils import io_utils
 
-from pipeline.components.baseline import SAVED_MODEL_FILE, existing_versions
+from models.contract import SAVED_MODEL_FILE
+from pipeline.components.baseline import existing_versions
 
 TEMP_PREFIX = ".incoming-"  # hidden and non-numeric: TF Serving never loads it
 STALE_TEMP_SECONDS = 3600  # a temporary folder this old belongs to a killed push

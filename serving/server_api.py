@@ -1,21 +1,38 @@
-"""TF Serving's Predict API, as this model is called: the REST URL and body, and
-the gRPC `PredictRequest`.
+"""TF Serving's APIs as this project calls them: predict requests, and which
+versions a server has loaded.
 
 The shapes are TF Serving's documented ones: REST `POST
 /v1/models/<name>[/versions/<v>]:predict` with `{"signature_name": ...,
-"instances": [{"b64": <serialized tf.Example>}, ...]}`, and gRPC
+"instances": [{"b64": <serialized tf.Example>}, ...]}`, gRPC
 `tensorflow.serving.PredictionService/Predict` with a `PredictRequest` whose
-input `examples` is a 1-D DT_STRING tensor. The client sends them, the capture
-log and the Pusher's warm-up file record them; none of those needs the
-client's command line to build one.
+input `examples` is a 1-D DT_STRING tensor, and REST `GET
+/v1/models/<name>[/versions/<v>]` for the model's status. The client sends
+requests, the capture log and the Pusher's warm-up file record them, and the
+client and the rollout ask for the status; none of those needs the client's
+command line to do it.
 """
 
 from __future__ import annotations
 
 import base64
+import json
+import urllib.request
 from collections.abc import Sequence
 
 from models.contract import INPUT_KEY, MODEL_NAME, OUTPUT_KEY, SIGNATURE_NAME
+
+
+def available_versions(base_url: str, model: str = MODEL_NAME, version: int | None = None,
+                       timeout: float = 30.0) -> set[int]:
+    """The versions the server reports AVAILABLE (REST model status), only `version`
+    if given; empty when it cannot be asked or answers with something else."""
+    url = rest_url(base_url, model, version).removesuffix(":predict")
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as answer:
+            statuses = json.loads(answer.read()).get("model_version_status", [])
+        return {int(s["version"]) for s in statuses if s.get("state") == "AVAILABLE"}
+    except (OSError, ValueError, AttributeError, KeyError, TypeError):
+        return set()
 
 
 def rest_url(base_url: str, model: str = MODEL_NAME, version: int | None = None,

@@ -32,6 +32,7 @@ import numpy as np
 from metadata import store as pipeline_store
 from metadata.errors import first_line
 from metadata.store import MetadataConnectionError
+from serving.examples import DEFAULT_SCHEMA
 
 MONITORING_DIR = "monitoring"
 CHECKS_DIR = "checks"
@@ -46,7 +47,6 @@ class CheckInputError(Exception):
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    root = Path(__file__).resolve().parent.parent
     parser = argparse.ArgumentParser(
         prog="python -m monitoring.check",
         description="Check logged requests for skew and drift against the served model's "
@@ -55,7 +55,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="folder of capture files (serving.client --capture, the nginx log)")
     parser.add_argument("--output-dir", default="outputs",
                         help="the pipeline's --output-dir (default: %(default)s)")
-    parser.add_argument("--schema", default=str(root / "schema" / "schema.pbtxt"),
+    parser.add_argument("--schema", default=str(DEFAULT_SCHEMA),
                         help="curated schema (default: schema/schema.pbtxt)")
     parser.add_argument("--version", default=None,
                         help="the version that answered (default: the one the log names)")

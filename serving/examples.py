@@ -17,6 +17,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from models import features
+
 DEFAULT_SCHEMA = Path(__file__).resolve().parent.parent / "schema" / "schema.pbtxt"
 
 _KINDS = {"INT": "int64_list", "FLOAT": "float_list", "BYTES": "bytes_list"}
@@ -107,6 +109,16 @@ def convert(value: object, column: Column) -> int | float | bytes | None:
 def _is_int(text: str) -> bool:
     text = text.strip()
     return text.lstrip("+-").isdigit()
+
+
+def without_label(serialized: bytes) -> bytes:
+    """The example as a client sends it: the label source `tips` removed."""
+    from tensorflow.core.example import example_pb2
+
+    example = example_pb2.Example.FromString(serialized)
+    if features.TIPS_KEY in example.features.feature:
+        del example.features.feature[features.TIPS_KEY]
+    return example.SerializeToString()
 
 
 def to_example(values: dict[str, int | float | bytes], columns: dict[str, Column]) -> bytes:

@@ -4,7 +4,7 @@ TF Serving replays `assets.extra/tf_serving_warmup_requests` (PredictionLog
 records) while it loads a version, so the first real request does not pay the
 one-off cost of the first session run (docs/benchmarks.md). The requests are
 real examples of the eval split as a client sends them (the label source
-`tips` removed), one request per batch size 1, 2, 4, ... up to the batcher's
+`tips` removed: `serving.examples.without_label`), one request per batch size 1, 2, 4, ... up to the batcher's
 max_batch_size.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from models import contract, features
+from models import contract
 from serving.server_api import predict_request
 
 # Batch sizes of the warm-up requests: every power of two up to max_batch_size.
@@ -35,16 +35,6 @@ def read_records(split_dir: str, limit: int) -> list[bytes]:
             if len(records) >= limit:
                 return records
     return records
-
-
-def without_label(serialized: bytes) -> bytes:
-    """The example as a client sends it: the label source `tips` removed."""
-    from tensorflow.core.example import example_pb2
-
-    example = example_pb2.Example.FromString(serialized)
-    if features.TIPS_KEY in example.features.feature:
-        del example.features.feature[features.TIPS_KEY]
-    return example.SerializeToString()
 
 
 def warmup_logs(examples: Sequence[bytes], batch_sizes: Sequence[int] = WARMUP_BATCH_SIZES):

@@ -16,6 +16,7 @@ from metadata.store import open_store
 from models import contract, features
 from pipeline.components import publish, pusher
 from serving import warmup
+from serving.examples import without_label
 
 
 def read_warmup(model_dir: Path) -> list:
@@ -100,7 +101,7 @@ def test_warmup_file_holds_valid_serving_default_requests(pushed_model_dir):
 
 @pytest.mark.e2e
 def test_warmup_examples_are_real_eval_examples_without_the_label(pushed_model_dir, pipeline_run):
-    expected = {example_key(warmup.without_label(r)) for r in eval_examples(pipeline_run)}
+    expected = {example_key(without_label(r)) for r in eval_examples(pipeline_run)}
     for log in read_warmup(pushed_model_dir):
         for serialized in log.predict_log.request.inputs[contract.INPUT_KEY].string_val:
             key = example_key(serialized)

@@ -50,6 +50,7 @@ from metadata.names import (
 from pipeline.components import model_card, publish
 from pipeline.components.feature_selection import FeatureSelection as FeatureSelectionArtifact
 from serving import rollout, warmup
+from serving.examples import without_label
 from serving.serving_check import CHECK_TIMEOUT_SECONDS, run_serving_check
 
 
@@ -105,7 +106,7 @@ def push(
     publish.copy_model(model_dir, staged)
     split_dir = artifact_utils.get_split_uri([examples], warmup_split)
     raw = warmup.read_records(split_dir, sum(warmup.WARMUP_BATCH_SIZES))
-    warmup.write_warmup(staged, warmup.warmup_logs([warmup.without_label(r) for r in raw]))
+    warmup.write_warmup(staged, warmup.warmup_logs([without_label(r) for r in raw]))
     if card_inputs is not None:  # before the check: what is checked is what is pushed
         model_card.write_card(staged, model_card.card_facts(
             staged, examples, blessing=model_blessing, **card_inputs))

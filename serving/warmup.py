@@ -4,8 +4,8 @@ TF Serving replays `assets.extra/tf_serving_warmup_requests` (PredictionLog
 records) while it loads a version, so the first real request does not pay the
 one-off cost of the first session run (docs/benchmarks.md). The requests are
 real examples of the eval split as a client sends them (the label source
-`tips` removed: `serving.examples.without_label`), one request per batch size 1, 2, 4, ... up to the batcher's
-max_batch_size.
+`tips` removed: `serving.examples.without_label`), one request per batch size
+1, 2, 4, ... up to the batcher's max_batch_size.
 """
 
 from __future__ import annotations

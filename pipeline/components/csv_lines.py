@@ -44,8 +44,9 @@ def read_header(reader: Iterator[list[str]], path: object) -> list[str]:
         raise BadLine(f"{path} does not start with a CSV header line of column names")
     odd = next((name for name in header if any(c in name for c in ",\r\n")), None)
     if odd is not None:
+        shown = odd.replace("\r\n", "\n")  # as csv.reader gives it from a text file or lines
         raise BadLine(
-            f"{path}: the column name {odd!r} holds a comma or a line break; rename that column"
+            f"{path}: the column name {shown!r} holds a comma or a line break; rename that column"
         )
     return header
 

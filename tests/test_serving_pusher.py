@@ -269,7 +269,7 @@ def test_a_version_never_appears_half_written(tmp_path):
 def test_the_watcher_catches_a_copy_made_in_place(tmp_path, monkeypatch):
     # Object stores get an in-place copy (no atomic rename); on a local disk
     # the same copy would be seen half-written, which the watcher must notice.
-    monkeypatch.setattr(pusher, "is_local", lambda path: False)
+    monkeypatch.setattr(publish, "is_local", lambda path: False)
     staged = fake_model(tmp_path / "staged")
     watcher = watch_publish(staged, tmp_path / "base")
     assert watcher.partial

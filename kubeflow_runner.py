@@ -20,12 +20,12 @@ import argparse
 import os
 import sys
 
+from metadata.errors import first_line
 from pipeline import kubeflow
 from pipeline.kubeflow import DeployError, build_parser
 from pipeline.kubeflow_submit import (
     check_google_credentials,
     check_kfp_endpoint,
-    first_line,
     submit_to_kfp,
     submit_to_vertex,
 )
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except Exception as error:  # noqa: BLE001 - the CLI turns any failure into one line
-        print(f"error: {type(error).__name__}: {first_line(error)}", file=sys.stderr)
+        print(f"error: {first_line(error, with_type=True)}", file=sys.stderr)
         return 1
     return 0
 

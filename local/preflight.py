@@ -20,7 +20,7 @@ import re
 import uuid
 from pathlib import Path
 
-from pipeline.components.csv_lines import BadLine, check_widths, numbered_rows
+from pipeline.components.csv_lines import BadLine, check_widths, numbered_rows, read_header
 
 SPAN_DIR = re.compile(r"^span-(\d+)$")
 # Only *.csv files are read, so a README or other notes may sit beside the data.
@@ -93,19 +93,14 @@ def check_csv(path: Path) -> tuple[list[str], int]:
         head = head[: head.rfind(b"\n") + 1]
     try:
         reader = csv.reader(io.StringIO(head.decode(ENCODING), newline=""))
-        header = next(reader)
-        width = len(header)
-        rows = check_widths(path, numbered_rows(reader, drop_last=truncated), width)
+        header = read_header(reader, path)
+        rows = check_widths(path, numbered_rows(reader, drop_last=truncated), len(header))
     except BadLine as error:
         raise InputError(str(error)) from None
     except UnicodeDecodeError as error:
         raise InputError(f"{path} is not a UTF-8 CSV text file ({error.reason})") from None
     except csv.Error as error:
         raise InputError(f"{path} is not valid CSV: {error}") from None
-    except StopIteration:
-        header, width, rows = [], 0, 0
-    if width < 2 or any(not name.strip() for name in header):
-        raise InputError(f"{path} does not start with a CSV header line of column names")
     if rows == 0:
         raise InputError(f"{path} has a header but no rows")
     if truncated:

@@ -42,6 +42,7 @@ from collections.abc import Iterator, Sequence
 from typing import TextIO
 
 from metadata import names
+from metadata.errors import first_line
 from metadata.store import Location, open_store
 
 LOG_DIR = "logs"
@@ -137,11 +138,6 @@ def execution_outcome(where: Location, execution_id: int | None) -> str:
     return names.state_name(executions[0].last_known_state)
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return f"{type(error).__name__}: {text.splitlines()[0]}" if text else type(error).__name__
-
-
 def _reporting_launcher(base: type, printer: ProgressPrinter, where: Location) -> type:
     """A subclass of TFX's `Launcher` that tells `printer` about each `launch()`."""
 
@@ -166,7 +162,8 @@ def _reporting_launcher(base: type, printer: ProgressPrinter, where: Location) -
             except Exception as error:
                 # The traceback goes to stderr: the log file unless --verbose.
                 traceback.print_exc()
-                printer.finished(node_id, "FAILED", time.monotonic() - started, _first_line(error))
+                printer.finished(node_id, "FAILED", time.monotonic() - started,
+                                 first_line(error, with_type=True))
                 raise
             execution_id = getattr(info, "execution_id", None) if info is not None else None
             outcome = execution_outcome(where, execution_id)

@@ -25,6 +25,9 @@ OUTPUT_KEY = "probability"
 # source -> transformed features including the label.
 TRANSFORM_SIGNATURE_NAME = "transform_features"
 
+# The SavedModel's graph: a version folder holding it is complete (the Pusher
+# copies it last where it cannot rename atomically; readers wait for it).
+SAVED_MODEL_FILE = "saved_model.pb"
 # Files the trainer and the Pusher put beside the SavedModel, in assets.extra/.
 EXTRA_ASSETS_DIR = "assets.extra"
 # The input contract in words and column types, for people and tools.

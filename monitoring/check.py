@@ -30,7 +30,9 @@ from pathlib import Path
 import numpy as np
 
 from metadata import store as pipeline_store
+from metadata.errors import first_line
 from metadata.store import MetadataConnectionError
+from serving.examples import DEFAULT_SCHEMA
 
 MONITORING_DIR = "monitoring"
 CHECKS_DIR = "checks"
@@ -45,7 +47,6 @@ class CheckInputError(Exception):
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    root = Path(__file__).resolve().parent.parent
     parser = argparse.ArgumentParser(
         prog="python -m monitoring.check",
         description="Check logged requests for skew and drift against the served model's "
@@ -54,7 +55,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="folder of capture files (serving.client --capture, the nginx log)")
     parser.add_argument("--output-dir", default="outputs",
                         help="the pipeline's --output-dir (default: %(default)s)")
-    parser.add_argument("--schema", default=str(root / "schema" / "schema.pbtxt"),
+    parser.add_argument("--schema", default=str(DEFAULT_SCHEMA),
                         help="curated schema (default: schema/schema.pbtxt)")
     parser.add_argument("--version", default=None,
                         help="the version that answered (default: the one the log names)")
@@ -168,9 +169,8 @@ def _record(where, result: dict, final: str, pushed_id: int) -> None:
     except BaseException as error:
         shutil.rmtree(final, ignore_errors=True)  # an unrecorded check did not happen
         if isinstance(error, Exception):  # e.g. the store is locked by a running pipeline
-            first = str(error).strip().splitlines()[0] if str(error).strip() else ""
             raise CheckInputError(f"cannot record the check in ML Metadata: "
-                                  f"{type(error).__name__}: {first}") from None
+                                  f"{first_line(error, with_type=True)}") from None
         raise
 
 

@@ -81,7 +81,7 @@ def eval_probabilities(model: ServedModel, cache_dir: str) -> np.ndarray | None:
     import tensorflow as tf
 
     from models import contract
-    from pipeline.components.pusher import without_label
+    from serving.examples import without_label
 
     serve = tf.saved_model.load(model.model_dir).signatures[contract.SIGNATURE_NAME]
     records = tf.data.TFRecordDataset(model.eval_examples, compression_type="GZIP")

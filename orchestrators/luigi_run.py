@@ -38,6 +38,7 @@ from local import preflight, progress
 from local.lock import RunLockedError, run_lock
 from local.run import config_from_args, format_summary, report_after_refusal
 from metadata import names, store
+from metadata.errors import first_line
 from orchestrators import ir as ir_file
 from orchestrators.node_runner import recorded_outcome
 from pipeline.configs import config_to_json
@@ -211,8 +212,7 @@ def run_with_luigi(args: argparse.Namespace, started: float) -> int:
         print("error: interrupted", file=sys.stderr)
         return 130
     except Exception as error:  # noqa: BLE001 - any other failure becomes one line
-        print(f"error: {type(error).__name__}: {str(error).strip().splitlines()[0]}",
-              file=sys.stderr)
+        print(f"error: {first_line(error, with_type=True)}", file=sys.stderr)
         return 1
     print(format_summary(summary, time.time() - started))
     print(f"Report: {report_path}" if report_path else f"warning: no report written: {problem}")

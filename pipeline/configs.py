@@ -35,7 +35,7 @@ MAX_EVAL_ROWS = 100_000
 # Rows of a split that StatisticsGen and Transform's analyzers read: a larger
 # split is read as a uniform sample of at least this many rows (whole shards of
 # the streaming ExampleGen's output; see pipeline/components/sampling.py). 0
-# reads all. About as many rows as the Trainer visits (2000 steps of 256): the
+# reads all. About as many rows as the Trainer visits (train_steps batches): the
 # scaling, vocabularies and buckets it trains with come from as many rows as it
 # trains on, and the gate's noise bars at this size are far below its thresholds.
 SAMPLE_ROWS = 500_000
@@ -45,23 +45,20 @@ SAMPLE_ROWS = 500_000
 class EvaluationThresholds:
     """When the Evaluator blesses a model.
 
-    Two kinds of rule, measured in docs/benchmarks.md ("Continuous training
-    on random halves, and the blessing thresholds"):
+    Two kinds of rule; the runs that set each value, and what they measured,
+    are in docs/benchmarks.md ("Continuous training on random halves, and the
+    blessing thresholds"):
 
-    * Floors that only a broken model fails. 22.5 % of trips are big
-      tippers, so answering "no" always scores accuracy 0.775 and AUC 0.5; a
-      model trained on shuffled tips scored 0.63 / 0.77. Good models score
-      about 0.95 / 0.90, but on a small span's eval split (1,500 rows for
-      half the shipped data; a standard error of about 0.008 in accuracy)
-      they scored as low as 0.9447 / 0.8897 (issue 22): absolute floors close
-      to a good model's level refuse good models by chance. These sit more
-      than four standard errors below a good model at 1,500 eval rows.
+    * Floors that only a broken model fails: a model that always answers "no"
+      or one trained on shuffled tips falls below them, a good model scored on
+      a small span's eval split does not. Floors close to a good model's level
+      would refuse good models by chance.
     * The paired comparison with the served model, on the same eval rows: a
       candidate may not lose more than `max_auc_drop` AUC nor
       `max_accuracy_drop` accuracy against it. This is what refuses a model
-      that is worse but not broken (one without `fare` lost 0.012 accuracy);
-      measured cost: two trainings of the good model on halves of the data
-      can differ by 0.016 AUC, so it refuses some good retrained models too.
+      that is worse but not broken (one trained without `fare`); the cost is
+      that two trainings of a good model can differ by about as much, so it
+      refuses some good retrained models too.
     """
 
     min_auc: float = 0.92

@@ -14,13 +14,9 @@ import urllib.error
 import urllib.request
 import warnings
 
+from metadata.errors import first_line
 from pipeline.configs import PipelineConfig
 from pipeline.kubeflow import DeployError
-
-
-def first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _kfp_host(host: str) -> str:

@@ -16,6 +16,7 @@ from models.contract import (
     MAX_WARMUP_RECORDS,
     MODEL_NAME,
     OUTPUT_KEY,
+    SAVED_MODEL_FILE,
     SIGNATURE_NAME,
     WARMUP_FILE,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "OUTPUT_KEY",
     "PROMETHEUS_PATH",
     "REST_PORT",
+    "SAVED_MODEL_FILE",
     "SIGNATURE_NAME",
     "TF_SERVING_IMAGE",
     "WARMUP_FILE",

@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from metadata.errors import first_line
 from serving.examples import BadRow, ClientError, Column, convert
 
 # Bytes of CSV text parsed at once: about 60k taxi rows, a few tens of MB in memory.
@@ -178,7 +179,7 @@ def read_blocks(path: str, columns: dict[str, Column], keep: Sequence[str],
             if block.num_rows:
                 yield block
     except pa.ArrowInvalid as error:
-        raise BadInput(f"{path}: cannot read as CSV: {str(error).splitlines()[0]}") from None
+        raise BadInput(f"{path}: cannot read as CSV: {first_line(error)}") from None
     _fail_or_keep(invalid, counts, skip_bad_rows)
 
 

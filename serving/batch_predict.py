@@ -38,6 +38,7 @@ import pyarrow as pa
 from metadata import serving_records
 from metadata import store as metadata_store
 from serving import MODEL_NAME
+from serving import capture as capture_log
 from serving import rollout_config as rc
 from serving.batch_input import DEFAULT_BLOCK_BYTES, Block, ReadCounts, read_blocks
 from serving.examples import DEFAULT_SCHEMA, ClientError, load_columns
@@ -233,14 +234,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="schema giving each column's type (default: schema/schema.pbtxt)")
     parser.add_argument("--block-mb", type=float, default=DEFAULT_BLOCK_BYTES / 2**20,
                         help="MiB of CSV read per block (default: %(default)s)")
-    parser.add_argument("--capture", metavar="DIR", default=None,
-                        help="also log a sample of rows with their probabilities as TF Serving "
-                             "PredictionLogs in DIR, for python -m monitoring.check")
-    parser.add_argument("--capture-rate", type=float, default=1.0,
-                        help="share of rows --capture logs (default: %(default)s)")
-    parser.add_argument("--capture-id-column", default=None, metavar="COLUMN",
-                        help="an input column logged as each row's id (e.g. trip_id), for "
-                             "monitoring.check --as-span; it is kept in the output too")
+    capture_log.add_cli_options(parser, "an input column logged as each row's id (e.g. trip_id), "
+                                        "for monitoring.check --as-span; it is kept in the output "
+                                        "too")
     metadata_store.add_cli_option(parser)
     args = parser.parse_args(argv)
     args.keep = [name.strip() for item in args.keep for name in item.split(",") if name.strip()]
@@ -254,9 +250,7 @@ def run(args: argparse.Namespace) -> int:
                                              if args.capture_id_column else [])]))
     capture = None
     if args.capture:
-        from serving.capture import CaptureWriter
-
-        capture = CaptureWriter(args.capture, args.capture_rate)
+        capture = capture_log.CaptureWriter(args.capture, args.capture_rate)
     try:
         result = predict(
             args.inputs, out, Path(args.output_dir) / "serving_model", keep=keep,

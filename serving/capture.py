@@ -19,6 +19,7 @@ replaying a record.
 
 from __future__ import annotations
 
+import argparse
 import os
 import random
 import time
@@ -59,16 +60,12 @@ def _serialized(row: object, columns) -> bytes:
     if hasattr(row, "SerializeToString"):
         return row.SerializeToString()
     if isinstance(row, dict):
-        from serving.examples import convert, to_example
+        from serving.examples import row_values, to_example
 
-        values = {}
-        for name, raw in row.items():
-            if name not in columns:
-                raise ValueError(f"unknown column '{name}'")
-            if columns[name].serving:
-                value = convert(raw, columns[name])
-                if value is not None:
-                    values[name] = value
+        problems: list = []
+        values = row_values(row, columns, 0, problems)
+        if values is None:
+            raise ValueError(problems[0].message)
         return to_example(values, columns)
     raise TypeError(f"cannot log a row of type {type(row).__name__}")
 
@@ -80,7 +77,7 @@ def prediction_log(examples: Sequence[bytes], probabilities: Sequence[float],
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
-    from serving.client import predict_request
+    from serving.server_api import predict_request
 
     request = predict_request(list(examples), model, SIGNATURE_NAME, version)
     if ids is not None:
@@ -102,6 +99,32 @@ def prediction_log(examples: Sequence[bytes], probabilities: Sequence[float],
     return log
 
 
+def checked_rate(rate: float) -> float:
+    """A share of rows to log, which must be in (0, 1]."""
+    if not 0.0 < rate <= 1.0:
+        raise ValueError(f"sample rate must be in (0, 1], got {rate}")
+    return rate
+
+
+def _rate_option(text: str) -> float:
+    try:
+        return checked_rate(float(text))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def add_cli_options(parser: argparse.ArgumentParser, id_column_help: str) -> None:
+    """--capture, --capture-rate and --capture-id-column, as every command that
+    scores rows (serving.client, serving.batch_predict) offers them."""
+    parser.add_argument("--capture", metavar="DIR", default=None,
+                        help="log a sample of rows and their probabilities to DIR as TF Serving "
+                             "PredictionLogs (serving/capture.py), for python -m monitoring.check")
+    parser.add_argument("--capture-rate", type=_rate_option, default=1.0,
+                        help="share of rows --capture logs (default: %(default)s)")
+    parser.add_argument("--capture-id-column", metavar="COLUMN", default=None,
+                        help=id_column_help)
+
+
 class CaptureWriter:
     """Appends a random sample of rows to rotating TFRecord files of PredictionLogs.
 
@@ -114,9 +137,7 @@ class CaptureWriter:
     def __init__(self, folder: str | os.PathLike, sample_rate: float = 1.0,
                  max_bytes: int = DEFAULT_MAX_BYTES, max_seconds: float = DEFAULT_MAX_SECONDS,
                  model: str = MODEL_NAME, seed: int | None = None, clock=time.time):
-        if not 0.0 < sample_rate <= 1.0:
-            raise ValueError(f"sample rate must be in (0, 1], got {sample_rate}")
-        self.folder, self.sample_rate = Path(folder), sample_rate
+        self.folder, self.sample_rate = Path(folder), checked_rate(sample_rate)
         self.max_bytes, self.max_seconds, self.model = max_bytes, max_seconds, model
         self._random, self._clock = random.Random(seed), clock
         self._writer = self._path = None

@@ -21,17 +21,12 @@ number and nothing is sent (exit 2). Requests go out in batches of at most
 `serving.MAX_BATCH_SIZE` examples, TF Serving's batcher limit. An unreachable
 server or an error answer is one line on stderr (exit 1).
 
-The request shapes are TF Serving's documented ones: REST `POST
-/v1/models/<name>[/versions/<v>]:predict` with `{"signature_name": ...,
-"instances": [{"b64": <serialized tf.Example>}, ...]}`, and gRPC
-`tensorflow.serving.PredictionService/Predict` with a `PredictRequest` whose
-input `examples` is a 1-D DT_STRING tensor.
+The requests are TF Serving's documented shapes (serving/server_api.py).
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
 import io
 import json
 import socket
@@ -43,26 +38,22 @@ from pathlib import Path
 
 from serving import (
     GRPC_PORT,
-    INPUT_KEY,
     MAX_BATCH_SIZE,
     MODEL_NAME,
     OUTPUT_KEY,
     REST_PORT,
     SIGNATURE_NAME,
+    capture,
 )
-from serving.examples import (  # noqa: F401 - re-exported: the client's input side
+from serving.examples import (
     DEFAULT_SCHEMA,
-    BadRow,
     BadRows,
     ClientError,
     Column,
-    convert,
-    csv_rows,
-    json_rows,
     load_columns,
     read_examples,
-    to_example,
 )
+from serving.server_api import available_versions, predict_request, rest_body, rest_url
 
 DEFAULT_REST_URL = f"http://localhost:{REST_PORT}"
 DEFAULT_GRPC_TARGET = f"localhost:{GRPC_PORT}"
@@ -82,59 +73,6 @@ class ServerError(ClientError):
 
 
 # --------------------------------------------------------------------------- requests
-
-
-def rest_url(base_url: str, model: str = MODEL_NAME, version: int | None = None,
-             label: str | None = None) -> str:
-    """TF Serving's predict URL: /v1/models/<name>[/versions/<v> | /labels/<l>]:predict."""
-    path = f"/v1/models/{model}" + (f"/versions/{version}" if version is not None else "")
-    path += f"/labels/{label}" if label is not None else ""
-    return base_url.rstrip("/") + path + ":predict"
-
-
-def rest_body(serialized: Sequence[bytes], signature: str = SIGNATURE_NAME) -> dict:
-    """The REST predict body, row format: one base64 {"b64": ...} value per example.
-
-    The signature has a single input, so (as TF Serving documents) each
-    instance is that input's value rather than an object keyed by input name;
-    binary strings must be wrapped as {"b64": ...}.
-    """
-    return {
-        "signature_name": signature,
-        "instances": [{"b64": base64.b64encode(s).decode("ascii")} for s in serialized],
-    }
-
-
-def predict_request(
-    serialized: Sequence[bytes],
-    model: str = MODEL_NAME,
-    signature: str = SIGNATURE_NAME,
-    version: int | None = None,
-    label: str | None = None,
-):
-    """The gRPC PredictRequest: input `examples` as a 1-D DT_STRING tensor; the model
-    version by number or by label (TF Serving's ModelSpec.version_label)."""
-    from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
-    from tensorflow_serving.apis import predict_pb2
-
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = model
-    request.model_spec.signature_name = signature
-    if version is not None:
-        request.model_spec.version.value = version
-    if label is not None:
-        request.model_spec.version_label = label
-    request.inputs[INPUT_KEY].CopyFrom(
-        tensor_pb2.TensorProto(
-            dtype=types_pb2.DT_STRING,
-            tensor_shape=tensor_shape_pb2.TensorShapeProto(
-                dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=len(serialized))]
-            ),
-            string_val=list(serialized),
-        )
-    )
-    request.output_filter.append(OUTPUT_KEY)
-    return request
 
 
 def probabilities_from_rest(payload: object, count: int) -> list[float]:
@@ -189,14 +127,7 @@ class RestClient:
         capture log: TF Serving's REST answers do not say which version answered."""
         if self.version is not None:
             return self.version
-        url = rest_url(self.url, self.model).removesuffix(":predict")
-        try:
-            with urllib.request.urlopen(url, timeout=self.timeout) as answer:
-                status = json.loads(answer.read()).get("model_version_status", [])
-        except (OSError, ValueError, AttributeError):
-            return None
-        available = [int(s["version"]) for s in status if s.get("state") == "AVAILABLE"]
-        return max(available, default=None)
+        return max(available_versions(self.url, self.model, timeout=self.timeout), default=None)
 
     def predict(self, serialized: Sequence[bytes]) -> list[float]:
         body = json.dumps(rest_body(serialized)).encode("utf-8")
@@ -324,17 +255,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="seconds to wait for each answer (default: %(default)s)")
     parser.add_argument("--schema", default=str(DEFAULT_SCHEMA),
                         help="schema giving each column's type (default: schema/schema.pbtxt)")
-    parser.add_argument("--capture", metavar="DIR", default=None,
-                        help="log a sample of requests and answers to DIR (PredictionLog "
-                             "TFRecords, see serving/capture.py) for python -m monitoring.check")
-    parser.add_argument("--capture-rate", type=float, default=1.0,
-                        help="share of rows logged (default: %(default)s)")
-    parser.add_argument("--capture-id-column", metavar="NAME", default=None,
-                        help="a column of row ids, logged with each row and not sent, to join "
-                             "labels on later (monitoring.check --as-span)")
+    capture.add_cli_options(parser, "a column of row ids, logged with each row and not sent, "
+                                    "to join labels on later (monitoring.check --as-span)")
     args = parser.parse_args(argv)
-    if not 0 < args.capture_rate <= 1:
-        parser.error("--capture-rate must be in (0, 1]")
     if not 1 <= args.batch_size <= MAX_BATCH_SIZE:
         parser.error(f"--batch-size must be between 1 and {MAX_BATCH_SIZE} "
                      "(TF Serving rejects larger requests)")
@@ -371,10 +294,8 @@ def run(args: argparse.Namespace, out: io.TextIOBase) -> int:
                             args.timeout, args.label)
     on_batch = writer = None
     if args.capture:
-        from serving.capture import client_capture, row_ids
-
-        ids = row_ids(lines, columns, fmt, id_column) if id_column else None
-        on_batch, writer = client_capture(args, client, examples, ids)
+        ids = capture.row_ids(lines, columns, fmt, id_column) if id_column else None
+        on_batch, writer = capture.client_capture(args, client, examples, ids)
     try:
         for probability in predict_all(client, examples, args.batch_size, on_batch):
             out.write(f"{probability:.6g}\n")

@@ -5,7 +5,7 @@ float_list, BYTES -> bytes_list; an empty cell or a null is an absent feature).
 Columns the schema keeps out of the SERVING environment (the label source
 `tips`) are dropped. Every row is checked before anything is sent: a bad row is
 reported with its line number (`BadRows`). `serving.client` sends the result;
-the Pusher uses the same conversion for its warm-up requests.
+the request capture (serving/capture.py) logs rows converted the same way.
 """
 
 from __future__ import annotations
@@ -17,11 +17,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from models import features
+
 DEFAULT_SCHEMA = Path(__file__).resolve().parent.parent / "schema" / "schema.pbtxt"
-
-
-
-
 
 _KINDS = {"INT": "int64_list", "FLOAT": "float_list", "BYTES": "bytes_list"}
 
@@ -113,6 +111,16 @@ def _is_int(text: str) -> bool:
     return text.lstrip("+-").isdigit()
 
 
+def without_label(serialized: bytes) -> bytes:
+    """The example as a client sends it: the label source `tips` removed."""
+    from tensorflow.core.example import example_pb2
+
+    example = example_pb2.Example.FromString(serialized)
+    if features.TIPS_KEY in example.features.feature:
+        del example.features.feature[features.TIPS_KEY]
+    return example.SerializeToString()
+
+
 def to_example(values: dict[str, int | float | bytes], columns: dict[str, Column]) -> bytes:
     """A serialized tf.Example holding `values` with the schema's list kinds."""
     from tensorflow.core.example import example_pb2
@@ -124,9 +132,11 @@ def to_example(values: dict[str, int | float | bytes], columns: dict[str, Column
     return example.SerializeToString()
 
 
-def _row_values(
+def row_values(
     cells: dict[str, object], columns: dict[str, Column], line: int, problems: list[BadRow]
 ) -> dict[str, int | float | bytes] | None:
+    """A row's serving values by column, typed; None (and `problems` told why)
+    when a column is unknown or a value has the wrong type."""
     values, bad = {}, False
     for name, raw in cells.items():
         column = columns.get(name)
@@ -212,7 +222,7 @@ def read_examples(
     examples, dropped = [], set()
     for line, cells in rows:
         dropped.update(n for n in cells if n in columns and not columns[n].serving)
-        values = _row_values(cells, columns, line, problems)
+        values = row_values(cells, columns, line, problems)
         if values is not None:
             examples.append(to_example(values, columns))
     if problems:

@@ -1,8 +1,9 @@
 """Would stock TF Serving load this SavedModel and answer its warm-up requests?
 
-The pipeline's Pusher runs this file as a separate process before it pushes:
+The pipeline's Pusher runs this module as a separate process before it pushes
+(serving/serving_check.py):
 
-    python serving/model_check.py MODEL_DIR [--probability-output probability]
+    python -m serving.model_check MODEL_DIR [--probability-output probability]
 
 Why a separate process: TF Serving is a C++ binary holding the ops of core
 TensorFlow and nothing else. A model that needs an op registered by a Python
@@ -27,8 +28,9 @@ Finally it fails if one of the op-registering libraries got imported after
 all, because then the check would prove nothing.
 
 Prints one JSON line on stdout (`ok`, `reason`, measurements) and exits 0 when
-the model passes, 1 when it does not. This module deliberately imports no
-project code.
+the model passes, 1 when it does not. Of the project it imports only what
+imports nothing itself (the serving contract, `metadata.errors`), so the
+process holds TensorFlow and nothing that registers ops.
 """
 
 from __future__ import annotations
@@ -40,9 +42,10 @@ import os
 import sys
 import time
 
+from metadata.errors import first_line
+from models.contract import MAX_WARMUP_RECORDS, SAVED_MODEL_FILE, SIGNATURE_NAME, WARMUP_FILE
+
 SERVE_TAG = "serve"
-MAX_WARMUP_RECORDS = 1000  # TF Serving's limit on warm-up records
-WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 
 # Ops that core TensorFlow registers but whose kernels call back into the
 # Python interpreter of the process that built the graph.
@@ -79,7 +82,7 @@ def read_meta_graph(model_dir: str):
     from tensorflow.core.protobuf import saved_model_pb2
     from tensorflow.io import gfile
 
-    path = os.path.join(model_dir, "saved_model.pb")
+    path = os.path.join(model_dir, SAVED_MODEL_FILE)
     if not gfile.exists(path):
         raise ModelCheckError(f"no saved_model.pb in {model_dir}")
     saved_model = saved_model_pb2.SavedModel()
@@ -137,7 +140,7 @@ def load_session(model_dir: str):
             tf.compat.v1.saved_model.loader.load(session, [SERVE_TAG], model_dir)
     except Exception as error:  # noqa: BLE001 - any load failure is the answer
         session.close()
-        raise ModelCheckError(f"loading failed: {_first_line(error)}") from error
+        raise ModelCheckError(f"loading failed: {first_line(error)}") from error
     return session
 
 
@@ -192,7 +195,7 @@ def run_request(session, signature, request, number: int) -> tuple[int, dict]:
     try:
         values = session.run([signature.outputs[n].name for n in names], feed_dict=feeds)
     except Exception as error:  # noqa: BLE001 - any run failure is the answer
-        raise ModelCheckError(f"warm-up record {number} failed: {_first_line(error)}") from error
+        raise ModelCheckError(f"warm-up record {number} failed: {first_line(error)}") from error
     for name, value in zip(names, values, strict=True):
         if value.ndim == 0 or value.shape[0] != batch:
             raise ModelCheckError(
@@ -265,20 +268,20 @@ def check(
     }
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m serving.model_check",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("model_dir", help="SavedModel directory (a version directory)")
-    parser.add_argument("--signature", default="serving_default")
+    parser.add_argument("--signature", default=SIGNATURE_NAME)
     parser.add_argument("--warmup", default=None,
                         help=f"warm-up file (default: MODEL_DIR/{WARMUP_FILE})")
     parser.add_argument("--probability-output", default=None,
                         help="an output whose values must all lie in [0, 1]")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     warmup = args.warmup or os.path.join(args.model_dir, WARMUP_FILE)
     started = time.time()
     import tensorflow  # noqa: F401 - timed apart from the checks

@@ -95,17 +95,3 @@ def read_proxy_log(path: str | Path) -> Iterator:
             log = parse_line(line)
             if log is not None:
                 yield log
-
-
-NGINX_DIR = Path(__file__).resolve().parent / "nginx"
-# The placeholders serving/nginx/Dockerfile fills with envsubst (nginx's own $variables stay).
-PLACEHOLDERS = ("LISTEN_PORT", "UPSTREAM", "CAPTURE_DIR", "STATE_DIR", "CONF_DIR")
-
-
-def nginx_config(**values: str) -> str:
-    """serving/nginx/nginx.conf.template with its placeholders filled, as envsubst does."""
-    text = (NGINX_DIR / "nginx.conf.template").read_text()
-    values.setdefault("CONF_DIR", str(NGINX_DIR))
-    for name in PLACEHOLDERS:
-        text = text.replace("${" + name + "}", values[name])
-    return text

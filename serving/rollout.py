@@ -26,22 +26,20 @@ import argparse
 import json
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
 from metadata import serving_records
 from metadata import store as metadata_store
-from serving import MODEL_NAME
+from serving import MODEL_NAME, SAVED_MODEL_FILE
 from serving import rollout_config as rc
 from serving.rollout_config import CANARY, STABLE, RolloutError, ServingState
+from serving.server_api import available_versions
 
 # Two config polls, and the few seconds TF Serving takes to load and warm up
 # a version of this model.
 DEFAULT_SETTLE_SECONDS = 2 * rc.CONFIG_POLL_SECONDS + 10
 AVAILABLE_TIMEOUT_SECONDS = 300
-SAVED_MODEL_FILE = "saved_model.pb"
 
 
 def pushed_versions(serving_root: Path) -> list[int]:
@@ -96,14 +94,7 @@ def target_labels(verb: str, state: ServingState, versions: list[int],
 def rest_available(server: str) -> Callable[[int], bool]:
     """Whether the server at `server` reports version v AVAILABLE."""
     def available(version: int) -> bool:
-        url = f"{server.rstrip('/')}/v1/models/{MODEL_NAME}/versions/{version}"
-        try:
-            with urllib.request.urlopen(url, timeout=5) as answer:
-                statuses = json.loads(answer.read()).get("model_version_status", [])
-        except (urllib.error.URLError, OSError, ValueError):
-            return False
-        return any(s.get("state") == "AVAILABLE" and str(s.get("version")) == str(version)
-                   for s in statuses)
+        return version in available_versions(server, MODEL_NAME, version, timeout=5)
     return available
 
 

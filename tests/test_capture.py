@@ -4,11 +4,25 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 
 import pytest
 
 from serving import capture, proxy_log
 from serving.examples import load_columns, to_example
+
+NGINX_DIR = Path(proxy_log.__file__).resolve().parent / "nginx"
+# The placeholders serving/nginx/Dockerfile fills with envsubst (nginx's own $variables stay).
+PLACEHOLDERS = ("LISTEN_PORT", "UPSTREAM", "CAPTURE_DIR", "STATE_DIR", "CONF_DIR")
+
+
+def nginx_config(**values: str) -> str:
+    """serving/nginx/nginx.conf.template with its placeholders filled, as envsubst does."""
+    text = (NGINX_DIR / "nginx.conf.template").read_text()
+    values.setdefault("CONF_DIR", str(NGINX_DIR))
+    for name in PLACEHOLDERS:
+        text = text.replace("${" + name + "}", values[name])
+    return text
 
 COLUMNS = load_columns()
 
@@ -103,11 +117,11 @@ def test_the_proxy_log_is_read_as_prediction_logs(tmp_path):
 def test_the_sidecars_dockerfile_fills_exactly_the_templates_placeholders():
     import re
 
-    dockerfile = (proxy_log.NGINX_DIR / "Dockerfile").read_text()
+    dockerfile = (NGINX_DIR / "Dockerfile").read_text()
     listed = re.search(r"envsubst '([^']+)'", dockerfile).group(1).split()
-    template = (proxy_log.NGINX_DIR / "nginx.conf.template").read_text()
-    assert sorted(listed) == sorted("${" + p + "}" for p in proxy_log.PLACEHOLDERS)
-    assert set(re.findall(r"\$\{(\w+)\}", template)) == set(proxy_log.PLACEHOLDERS)
+    template = (NGINX_DIR / "nginx.conf.template").read_text()
+    assert sorted(listed) == sorted("${" + p + "}" for p in PLACEHOLDERS)
+    assert set(re.findall(r"\$\{(\w+)\}", template)) == set(PLACEHOLDERS)
     assert f"{proxy_log.PROXY_LOG_NAME} predict;" in template
 
 
@@ -120,7 +134,7 @@ def test_the_kustomize_component_adds_the_sidecar(tmp_path):
     kubectl = shutil.which("kubectl")
     if kubectl is None:
         pytest.skip("kubectl is not installed: the capture component is not rendered")
-    serving = proxy_log.NGINX_DIR.parent
+    serving = NGINX_DIR.parent
     copy = tmp_path / "serving"
     shutil.copytree(serving, copy, ignore=shutil.ignore_patterns("__pycache__"))
     kustomization = copy / "kustomization.yaml"

@@ -20,8 +20,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from serving import capture, proxy_log
+from serving import capture
 from tests.extras import _free_port, _tool, unavailable
+from tests.test_capture import nginx_config
 from tests.test_serving_e2e import ROOT, ROWS, harness, rows_csv  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.e2e
@@ -38,7 +39,7 @@ def nginx(harness, tmp_path_factory):  # noqa: F811 - the fixture imported above
     requests.mkdir()
     port = _free_port()
     config = state / "nginx.conf"
-    config.write_text(proxy_log.nginx_config(
+    config.write_text(nginx_config(
         LISTEN_PORT=f"127.0.0.1:{port}", UPSTREAM=harness.rest_url.removeprefix("http://"),
         CAPTURE_DIR=str(requests), STATE_DIR=str(state)))
     process = subprocess.Popen([binary, "-c", str(config), "-p", str(state)],

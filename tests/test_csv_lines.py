@@ -87,3 +87,43 @@ def test_the_run_prints_a_bad_row_as_the_preflight_does():
 
     error = csv_lines.BadLine("data/data.csv line 53: 15 fields, the header has 18")
     assert failure_text(error) == "error: data/data.csv line 53: 15 fields, the header has 18"
+
+
+# ------------------------------------------------------------ the header (issue 25)
+
+
+def test_a_quoted_header_reaches_the_examples_without_its_quotes(tmp_path: Path):
+    """The preflight, the streaming executor and TFX's reader on a distributed
+    runner (through csv_columns.read_header) read the same names."""
+    import tensorflow as tf
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    path = folder / "data.csv"
+    path.write_bytes(b'\xef\xbb\xbf"id","text","n"\r\n"1","a,b","3"\r\n2,c,4\r\n')
+    header, rows = preflight.check_csv(path)
+    assert header == csv_columns.read_header(str(path)) == ["id", "text", "n"]
+    assert rows == 2
+    assert _convert(folder, tmp_path / "out") == [2]
+    [shard, *_] = sorted(glob.glob(str(tmp_path / "out" / "train" / "*.gz")))
+    record = next(iter(tf.data.TFRecordDataset(shard, compression_type="GZIP")))
+    example = tf.train.Example.FromString(record.numpy())
+    assert sorted(example.features.feature) == ["id", "n", "text"]
+
+
+@pytest.mark.parametrize("name", ["fare, in dollars", "fare\nin dollars"])
+def test_a_column_name_holding_a_comma_or_a_line_break_is_refused_in_one_line(
+    tmp_path: Path, name: str
+):
+    path = tmp_path / "data.csv"
+    quoted = name.replace("\n", "\r\n")  # as a spreadsheet writes it
+    path.write_text(f'id,"{quoted}",n\n1,2,3\n', newline="")
+    with pytest.raises(preflight.InputError) as by_preflight:
+        preflight.check_csv(path)
+    with pytest.raises(csv_lines.BadLine) as by_executor:
+        csv_columns.read_header(str(path))
+    assert str(by_executor.value) == str(by_preflight.value)
+    message = str(by_preflight.value)
+    assert "\n" not in message
+    assert message.startswith(f"{path}: the column name ")
+    assert message.endswith("holds a comma or a line break; rename that column")

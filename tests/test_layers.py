@@ -6,8 +6,11 @@
       -> monitoring (checks of served requests, notifications)
       -> local (running) -> review (the report at the end of a run)
       -> pipeline (DAG, settings, compile) -> pipeline.components -> serving -> models
-    metadata (ML Metadata names and reading) is below all of them but models.trainer,
-    which names its history file from it; review and local read runs through it.
+      -> metadata
+    metadata (ML Metadata names and reading, and the one rule for an error's first
+    line) imports no other package, so every layer may use it (models.trainer names
+    its history file from it); review and local read runs through it. README.md's
+    "Project layout" states the same order.
 
 Imports are read with `ast`, so the test sees lazy imports inside functions
 too; the one lazy import allowed against the direction is the report

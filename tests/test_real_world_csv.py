@@ -35,16 +35,13 @@ def write(path: Path, header: list[str], rows: list[list[str]], *, bom: bool = F
           crlf: bool = False, quote_all: bool = False, empty_last_line: bool = False) -> Path:
     """`rows` under `header` as a CSV file saved the way an export would save it.
 
-    `quote_all` quotes every cell of the rows (numbers too), not the header:
-    a quoted header is not read by CsvExampleGen's executors yet (see the report
-    of issue 12).
+    `quote_all` quotes every cell, the header's names and numbers too.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     ending = "\r\n" if crlf else "\n"
     with open(path, "w", newline="", encoding="utf-8-sig" if bom else "utf-8") as f:
-        csv.writer(f, lineterminator=ending).writerow(header)
         quoting = csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL
-        csv.writer(f, lineterminator=ending, quoting=quoting).writerows(rows)
+        csv.writer(f, lineterminator=ending, quoting=quoting).writerows([header, *rows])
         if empty_last_line:
             f.write(ending)
     return path
@@ -60,7 +57,7 @@ def reordered(rows: list[list[str]], order: list[int]) -> list[list[str]]:
 def test_preflight_reads_a_bom_header_crlf_quoted_numbers_and_an_empty_last_line(tmp_path):
     path = write(tmp_path / "excel.csv", HEADER, ROWS[:50], bom=True, crlf=True,
                  quote_all=True, empty_last_line=True)
-    assert path.read_bytes().startswith(b"\xef\xbb\xbfpickup_community_area,")
+    assert path.read_bytes().startswith(b'\xef\xbb\xbf"pickup_community_area",')
     assert b'\r\n"' in path.read_bytes() and path.read_bytes().endswith(b'"\r\n\r\n')
     header, rows = preflight.check_csv(path)
     assert header == HEADER  # no "\ufeff" before the first name, no quotes
@@ -172,7 +169,8 @@ def test_single_class_text_names_the_splits_with_one_class():
 @pytest.fixture(scope="module")
 def export_run(tmp_path_factory) -> PipelineRun:
     """The shipped rows as an export writes them: three files, CRLF, columns in
-    another order, every cell quoted (numbers too), an empty last line."""
+    another order, every cell quoted (the header's names and numbers too), an
+    empty last line."""
     order = [HEADER.index(name) for name in sorted(HEADER)]
     header, rows = [HEADER[i] for i in order], reordered(ROWS, order)
     data = tmp_path_factory.mktemp("export") / "data"

@@ -1,4 +1,5 @@
-"""The client builds exactly TF Serving's documented requests and reports bad input clearly.
+"""The client builds exactly TF Serving's documented requests (serving/server_api.py) and
+reports bad input clearly.
 
 Reference shapes: TF Serving's REST API (`POST /v1/models/<name>[/versions/<v>]:predict`,
 row format with binary values as {"b64": ...}) and its gRPC API
@@ -15,7 +16,7 @@ import socket
 import pytest
 
 from models import contract
-from serving import client
+from serving import client, server_api
 
 SCHEMA_COLUMNS = client.load_columns()
 HEADER = (
@@ -37,7 +38,7 @@ def parse_example(serialized: bytes):
 
 
 def test_rest_body_is_tf_serving_row_format_with_base64_values():
-    body = client.rest_body([b"first", b"\x00\xffbinary"])
+    body = server_api.rest_body([b"first", b"\x00\xffbinary"])
     assert list(body) == ["signature_name", "instances"]
     assert body["signature_name"] == contract.SIGNATURE_NAME
     assert body["instances"] == [
@@ -48,9 +49,9 @@ def test_rest_body_is_tf_serving_row_format_with_base64_values():
 
 
 def test_rest_url_is_the_documented_predict_path():
-    assert client.rest_url("http://host:8501") == (
+    assert server_api.rest_url("http://host:8501") == (
         f"http://host:8501/v1/models/{contract.MODEL_NAME}:predict")
-    assert client.rest_url("http://host:8501/", version=7) == (
+    assert server_api.rest_url("http://host:8501/", version=7) == (
         f"http://host:8501/v1/models/{contract.MODEL_NAME}/versions/7:predict"
     )
 
@@ -59,7 +60,7 @@ def test_grpc_request_is_a_predict_request_field_by_field():
     from tensorflow.core.framework import types_pb2
     from tensorflow_serving.apis import predict_pb2
 
-    request = client.predict_request([b"a", b"bc"])
+    request = server_api.predict_request([b"a", b"bc"])
     assert isinstance(request, predict_pb2.PredictRequest)
     assert request.DESCRIPTOR.full_name == "tensorflow.serving.PredictRequest"
     assert request.model_spec.name == contract.MODEL_NAME
@@ -76,7 +77,7 @@ def test_grpc_request_is_a_predict_request_field_by_field():
     # Nothing else is set.
     assert {f.name for f, _ in request.ListFields()} == {"model_spec", "inputs", "output_filter"}
     assert {f.name for f, _ in request.model_spec.ListFields()} == {"name", "signature_name"}
-    assert client.predict_request([b"a"], version=12).model_spec.version.value == 12
+    assert server_api.predict_request([b"a"], version=12).model_spec.version.value == 12
 
 
 def test_grpc_method_is_prediction_service_predict():
@@ -93,7 +94,7 @@ def test_grpc_method_is_prediction_service_predict():
     channel = RecordingChannel()
     stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
     assert stub.Predict == "/tensorflow.serving.PredictionService/Predict"
-    request = client.predict_request([b"a"])
+    request = server_api.predict_request([b"a"])
     assert channel.methods[stub.Predict](request) == request.SerializeToString()
 
 
@@ -259,9 +260,9 @@ def test_batch_size_cannot_exceed_the_server_max_batch_size(capsys):
 
 
 def test_a_version_label_is_tf_servings_labels_path_and_model_spec_field():
-    assert client.rest_url("http://host:8501", label="stable") == (
+    assert server_api.rest_url("http://host:8501", label="stable") == (
         "http://host:8501/v1/models/chicago_taxi/labels/stable:predict")
-    request = client.predict_request([b""], label="canary")
+    request = server_api.predict_request([b""], label="canary")
     assert request.model_spec.version_label == "canary"
     assert not request.model_spec.HasField("version")
     assert client.parse_args(["--label", "stable"]).label == "stable"

@@ -20,9 +20,8 @@ from google.protobuf import descriptor_pb2, descriptor_pool, text_format, wrappe
 
 import serving
 from models import contract
-from pipeline.components import pusher
 from pipeline.configs import PipelineConfig
-from serving import client, rollout_config
+from serving import client, rollout_config, warmup
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVING = ROOT / "serving"
@@ -106,7 +105,7 @@ def test_batching_parameters_match_the_client_and_the_warmup():
     # The client never sends a request the batcher would refuse ...
     assert client.parse_args([]).batch_size <= batching.max_batch_size.value
     # ... and warm-up covers batches up to the largest the server forms.
-    assert max(pusher.WARMUP_BATCH_SIZES) == batching.max_batch_size.value
+    assert max(warmup.WARMUP_BATCH_SIZES) == batching.max_batch_size.value
     assert batching.HasField("batch_timeout_micros")
     assert batching.num_batch_threads.value >= 1
     assert batching.max_enqueued_batches.value >= batching.num_batch_threads.value

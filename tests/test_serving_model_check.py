@@ -24,6 +24,7 @@ from metadata import graph
 from metadata.store import open_store
 from models import contract
 from pipeline.components import pusher
+from serving import serving_check, warmup
 
 # Exports a tiny SavedModel shaped like ours: serialized tf.Examples -> probability.
 EXPORT_SCRIPT = textwrap.dedent(
@@ -87,7 +88,7 @@ def export(kind: str, out: Path, *extra: str) -> Path:
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    pusher.write_warmup(str(out), pusher.warmup_logs(fare_examples([3.0, 12.5, 40.0])))
+    warmup.write_warmup(str(out), warmup.warmup_logs(fare_examples([3.0, 12.5, 40.0])))
     return out
 
 
@@ -122,15 +123,15 @@ def custom_op_model(tmp_path_factory) -> Path:
 
 
 def test_a_core_tensorflow_model_passes_and_answers_every_warmup_request(core_model):
-    result = pusher.run_serving_check(str(core_model))
+    result = serving_check.run_serving_check(str(core_model))
     assert result.ok, result.reason
-    assert result.details["warmup_records"] == len(pusher.WARMUP_BATCH_SIZES)
-    assert result.details["examples"] == sum(pusher.WARMUP_BATCH_SIZES)
+    assert result.details["warmup_records"] == len(warmup.WARMUP_BATCH_SIZES)
+    assert result.details["examples"] == sum(warmup.WARMUP_BATCH_SIZES)
     assert result.details["imported_op_libraries"] == []
 
 
 def test_a_tf_py_function_model_is_rejected(py_function_model):
-    result = pusher.run_serving_check(str(py_function_model))
+    result = serving_check.run_serving_check(str(py_function_model))
     assert not result.ok
     assert "EagerPyFunc (tf.py_function)" in result.reason
     assert "TF Serving has no Python" in result.reason
@@ -138,7 +139,7 @@ def test_a_tf_py_function_model_is_rejected(py_function_model):
 
 def test_a_model_needing_an_op_library_is_rejected(custom_op_model):
     # The exporting process had the library loaded; TF Serving would not.
-    result = pusher.run_serving_check(str(custom_op_model))
+    result = serving_check.run_serving_check(str(custom_op_model))
     assert not result.ok
     assert "ops not registered in core TensorFlow: TaxiTestIdentity" in result.reason
 
@@ -146,9 +147,9 @@ def test_a_model_needing_an_op_library_is_rejected(custom_op_model):
 def test_more_warmup_records_than_tf_serving_reads_is_rejected(core_model, tmp_path):
     model = tmp_path / "model"
     shutil.copytree(core_model, model)
-    [log] = pusher.warmup_logs(fare_examples([5.0]), batch_sizes=[1])
-    pusher.write_warmup(str(model), [log] * (contract.MAX_WARMUP_RECORDS + 1))
-    result = pusher.run_serving_check(str(model))
+    [log] = warmup.warmup_logs(fare_examples([5.0]), batch_sizes=[1])
+    warmup.write_warmup(str(model), [log] * (contract.MAX_WARMUP_RECORDS + 1))
+    result = serving_check.run_serving_check(str(model))
     assert not result.ok
     assert "more than 1000 warm-up records" in result.reason
 
@@ -156,12 +157,12 @@ def test_more_warmup_records_than_tf_serving_reads_is_rejected(core_model, tmp_p
 def test_a_warmup_request_for_another_input_is_rejected(core_model, tmp_path):
     model = tmp_path / "model"
     shutil.copytree(core_model, model)
-    [log] = pusher.warmup_logs(fare_examples([5.0]), batch_sizes=[1])
+    [log] = warmup.warmup_logs(fare_examples([5.0]), batch_sizes=[1])
     inputs = log.predict_log.request.inputs
     inputs["inputs"].CopyFrom(inputs[contract.INPUT_KEY])
     del inputs[contract.INPUT_KEY]
-    pusher.write_warmup(str(model), [log])
-    result = pusher.run_serving_check(str(model))
+    warmup.write_warmup(str(model), [log])
+    result = serving_check.run_serving_check(str(model))
     assert not result.ok
     assert "do not match the signature's ['examples']" in result.reason
 
@@ -169,26 +170,28 @@ def test_a_warmup_request_for_another_input_is_rejected(core_model, tmp_path):
 def test_the_check_process_audits_its_own_imports(core_model, monkeypatch):
     # tensorflow-transform sets TF_USE_LEGACY_KERAS=1 in the training process;
     # inherited, it makes TensorFlow import tf_keras, and the audit notices.
-    script = Path(serving.__file__).parent / "model_check.py"
     result = subprocess.run(
-        [sys.executable, str(script), str(core_model)],
-        capture_output=True, text=True, timeout=300,
+        [sys.executable, "-m", "serving.model_check", str(core_model)],
+        capture_output=True, text=True, timeout=300, cwd=Path(serving.__file__).parent.parent,
         env={**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"},
     )
     verdict = json.loads(result.stdout.strip().splitlines()[-1])
     assert result.returncode == 1 and not verdict["ok"]
     assert "imported tf_keras" in verdict["reason"]
-    # The Pusher strips that variable from the check's environment.
+    # The Pusher strips that variable from the check's environment, and the
+    # check finds the project from any working directory.
     monkeypatch.setenv("TF_USE_LEGACY_KERAS", "1")
-    assert pusher.run_serving_check(str(core_model)).ok
+    monkeypatch.delenv("PYTHONPATH", raising=False)
+    monkeypatch.chdir(core_model)
+    assert serving_check.run_serving_check(str(core_model)).ok
 
 
 @pytest.mark.e2e
 def test_the_pushed_model_passes_with_only_tensorflow_imported(pushed_model_dir):
-    result = pusher.run_serving_check(str(pushed_model_dir))
+    result = serving_check.run_serving_check(str(pushed_model_dir))
     assert result.ok, result.reason
     assert result.details["imported_op_libraries"] == []
-    assert result.details["warmup_records"] == len(pusher.WARMUP_BATCH_SIZES)
+    assert result.details["warmup_records"] == len(warmup.WARMUP_BATCH_SIZES)
 
 
 def _blessing(blessed: int) -> standard_artifacts.ModelBlessing:

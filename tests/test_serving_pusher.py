@@ -14,7 +14,9 @@ from tfx.types import standard_artifacts
 from metadata import graph
 from metadata.store import open_store
 from models import contract, features
-from pipeline.components import pusher
+from pipeline.components import publish, pusher
+from serving import warmup
+from serving.examples import without_label
 
 
 def read_warmup(model_dir: Path) -> list:
@@ -93,13 +95,13 @@ def test_warmup_file_holds_valid_serving_default_requests(pushed_model_dir):
         assert set(request.output_filter) <= set(signature.outputs)
         sizes.append(len(tensor.string_val))
     # Every batch size up to the batcher's max_batch_size gets warmed up.
-    assert sizes == list(pusher.WARMUP_BATCH_SIZES)
+    assert sizes == list(warmup.WARMUP_BATCH_SIZES)
     assert sizes[-1] == contract.MAX_BATCH_SIZE
 
 
 @pytest.mark.e2e
 def test_warmup_examples_are_real_eval_examples_without_the_label(pushed_model_dir, pipeline_run):
-    expected = {example_key(pusher.without_label(r)) for r in eval_examples(pipeline_run)}
+    expected = {example_key(without_label(r)) for r in eval_examples(pipeline_run)}
     for log in read_warmup(pushed_model_dir):
         for serialized in log.predict_log.request.inputs[contract.INPUT_KEY].string_val:
             key = example_key(serialized)
@@ -138,7 +140,7 @@ def test_pushed_model_artifact_has_tfx_pusher_properties(pipeline_run, pushed_mo
     assert properties["pushed_destination"].string_value == str(pushed_model_dir)
     assert properties["pushed_version"].string_value == pushed_model_dir.name
     check = json.loads(properties["serving_check"].string_value)
-    assert check["warmup_records"] == len(pusher.WARMUP_BATCH_SIZES)
+    assert check["warmup_records"] == len(warmup.WARMUP_BATCH_SIZES)
     assert check["imported_op_libraries"] == []
     # The artifact archives exactly what was pushed, warm-up included.
     archived = Path(artifact.uri)
@@ -200,12 +202,12 @@ def test_the_model_already_served_is_not_pushed_again(pipeline_run, pushed_model
 
 
 def test_a_new_version_is_the_time_but_always_above_existing_ones(tmp_path):
-    assert pusher.next_version(str(tmp_path / "absent"), now=1_700_000_000.7) == 1_700_000_000
+    assert publish.next_version(str(tmp_path / "absent"), now=1_700_000_000.7) == 1_700_000_000
     (tmp_path / "1800000000").mkdir()
     (tmp_path / ".incoming-1900000000-abc").mkdir()  # not a version
     (tmp_path / "notes").mkdir()
-    assert pusher.next_version(str(tmp_path), now=1_700_000_000) == 1_800_000_001
-    assert pusher.next_version(str(tmp_path), now=1_900_000_000) == 1_900_000_000
+    assert publish.next_version(str(tmp_path), now=1_700_000_000) == 1_800_000_001
+    assert publish.next_version(str(tmp_path), now=1_900_000_000) == 1_900_000_000
 
 
 def fake_model(path: Path, files: int = 300, size: int = 64 * 1024) -> Path:
@@ -246,7 +248,7 @@ def watch_publish(staged: Path, base: Path) -> VersionWatcher:
     watcher = VersionWatcher(base, expected)
     watcher.start()
     try:
-        destination, version = pusher.publish(str(staged), str(base))
+        destination, version = publish.publish(str(staged), str(base))
         time.sleep(0.05)
     finally:
         watcher.stop.set()
@@ -267,7 +269,7 @@ def test_a_version_never_appears_half_written(tmp_path):
 def test_the_watcher_catches_a_copy_made_in_place(tmp_path, monkeypatch):
     # Object stores get an in-place copy (no atomic rename); on a local disk
     # the same copy would be seen half-written, which the watcher must notice.
-    monkeypatch.setattr(pusher, "is_local", lambda path: False)
+    monkeypatch.setattr(publish, "is_local", lambda path: False)
     staged = fake_model(tmp_path / "staged")
     watcher = watch_publish(staged, tmp_path / "base")
     assert watcher.partial
@@ -277,7 +279,7 @@ def test_a_push_killed_midway_leaves_no_version_and_is_cleaned_up_later(tmp_path
     staged = fake_model(tmp_path / "staged", files=20, size=1024)
     base = tmp_path / "base"
     copied = []
-    original = pusher.fileio.copy
+    original = publish.fileio.copy
 
     def dying_copy(source, destination, *args, **kwargs):
         if len(copied) == 10:
@@ -285,14 +287,14 @@ def test_a_push_killed_midway_leaves_no_version_and_is_cleaned_up_later(tmp_path
         copied.append(destination)
         return original(source, destination, *args, **kwargs)
 
-    monkeypatch.setattr(pusher.fileio, "copy", dying_copy)
+    monkeypatch.setattr(publish.fileio, "copy", dying_copy)
     with pytest.raises(KeyboardInterrupt):
-        pusher.publish(str(staged), str(base))
+        publish.publish(str(staged), str(base))
     monkeypatch.undo()
     [leftover] = list(base.iterdir())
-    assert leftover.name.startswith(pusher.TEMP_PREFIX) and not leftover.name.isdigit()
+    assert leftover.name.startswith(publish.TEMP_PREFIX) and not leftover.name.isdigit()
     # A later push removes it once it is stale, and publishes normally.
-    old = time.time() - pusher.STALE_TEMP_SECONDS - 1
+    old = time.time() - publish.STALE_TEMP_SECONDS - 1
     os.utime(leftover, (old, old))
-    destination, _ = pusher.publish(str(staged), str(base))
+    destination, _ = publish.publish(str(staged), str(base))
     assert [p.name for p in base.iterdir()] == [Path(destination).name]

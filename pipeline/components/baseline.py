@@ -22,6 +22,8 @@ import os
 import time
 import uuid
 
+from models.contract import SAVED_MODEL_FILE
+
 
 def _fileio():
     """TFX's file I/O (local, gs://), imported on first use: it loads TensorFlow,
@@ -30,7 +32,6 @@ def _fileio():
 
     return fileio
 
-SAVED_MODEL_FILE = "saved_model.pb"
 # Under the pipeline root: <pipeline_root>/baselines/accepted_statistics.json
 BASELINES_DIR = "baselines"
 ACCEPTED_STATISTICS_FILE = "accepted_statistics.json"

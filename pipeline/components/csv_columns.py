@@ -11,6 +11,7 @@ as in TFX's CsvExampleGen.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import os
 import tempfile
@@ -28,6 +29,7 @@ from absl import logging
 from tfx.dsl.io import fileio
 from tfx_bsl.coders import example_coder
 
+from pipeline.components import csv_lines
 from pipeline.components.csv_lines import BadLine, find_bad_line
 from pipeline.components.csv_shuffle import SHUFFLE_SEED, WORKERS, write_shuffled
 
@@ -41,18 +43,16 @@ MAX_SHARDS = 64
 # CsvExampleGen's types, in the order a column falls through them.
 INT, FLOAT, STRING = pa.int64(), pa.float64(), pa.binary()
 TYPE_ORDER = (INT, FLOAT, STRING)
-UTF8_BOM = b"\xef\xbb\xbf"
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 
 def read_header(path: str) -> list[str]:
-    """The column names on a CSV file's first line, as TFX reads them, without
-    a UTF-8 byte-order mark."""
+    """The column names of a CSV file, read as the preflight reads them
+    (`csv_lines.read_header`: quotes removed, no UTF-8 byte-order mark)."""
     with fileio.open(path, "rb") as f:
-        line = f.readline()
-    return line.removeprefix(UTF8_BOM).decode("utf-8").strip().split(",")
+        return csv_lines.read_header(csv.reader(csv_lines.decoded_lines(f, path)), path)
 
 
 def shared_header(files: list[str]) -> list[str]:

@@ -1,5 +1,10 @@
-"""Where a CSV file breaks: the line of its first row that is not as wide as
-its header, or that is not UTF-8 text.
+"""How a CSV file's header is read, and where a file breaks: the line of its
+first row that is not as wide as its header, or that is not UTF-8 text.
+
+`read_header` is the one reader of column names: the preflight, the streaming
+CsvExampleGen (csv_columns.py) and TFX's own CSV reader on a distributed
+runner (through csv_columns.read_header) all take a file's names from it, so
+a quoted header reads the same everywhere.
 
 The preflight (local/preflight.py) reads the head of every file row by row
 and names a bad row by its line; the streaming CsvExampleGen
@@ -22,6 +27,28 @@ UTF8_BOM = b"\xef\xbb\xbf"
 
 class BadLine(ValueError):
     """A row of a CSV file cannot be read; the message names the file and line."""
+
+
+def read_header(reader: Iterator[list[str]], path: object) -> list[str]:
+    """The column names on the first record of `reader` (a `csv.reader`), its
+    quotes removed as Python's csv module removes them from every row.
+
+    Refused with one line (`BadLine`): no header of at least two names, an
+    empty name, or a name holding a comma or a line break. Such a name could
+    not be named back: `--allow-anomaly` entries are stored comma-separated
+    (metadata.names.ALLOWED_ANOMALIES), and TFX's CSV reader skips the header
+    as one line.
+    """
+    header = next(reader, [])
+    if len(header) < 2 or any(not name.strip() for name in header):
+        raise BadLine(f"{path} does not start with a CSV header line of column names")
+    odd = next((name for name in header if any(c in name for c in ",\r\n")), None)
+    if odd is not None:
+        shown = odd.replace("\r\n", "\n")  # as csv.reader gives it from a text file or lines
+        raise BadLine(
+            f"{path}: the column name {shown!r} holds a comma or a line break; rename that column"
+        )
+    return header
 
 
 def ragged_message(path: object, line: int, fields: int, width: int) -> str:
@@ -53,7 +80,7 @@ def check_widths(path: object, rows: Iterable[tuple[list, int]], width: int) -> 
     return count
 
 
-def _decoded_lines(f: IO[bytes], path: object) -> Iterator[str]:
+def decoded_lines(f: IO[bytes], path: object) -> Iterator[str]:
     """`f`'s lines as text, a byte-order mark dropped; `BadLine` at the first
     line that is not UTF-8."""
     decoder = codecs.getincrementaldecoder("utf-8")()
@@ -70,8 +97,8 @@ def find_bad_line(f: IO[bytes], path: object) -> str | None:
     """The message naming the first unreadable row of the CSV file open in `f`
     (binary, at its start), None if every row is as wide as the header."""
     try:
-        reader = csv.reader(_decoded_lines(f, path))
-        header = next(reader, [])
+        reader = csv.reader(decoded_lines(f, path))
+        header = read_header(reader, path)
         check_widths(path, numbered_rows(reader, drop_last=False), len(header))
     except BadLine as error:
         return str(error)

@@ -17,6 +17,7 @@ import tempfile
 import traceback
 
 from metadata import store as pipeline_store
+from metadata.errors import first_line
 from metadata.evaluation import recorded_baseline
 from metadata.graph import artifact_properties
 from metadata.store import Location, MetadataConnectionError
@@ -123,8 +124,7 @@ def try_write_report(
         return write_report(output_dir, run_id, where), ""
     except Exception as error:  # noqa: BLE001 - reported as a warning, see above
         traceback.print_exc()
-        text = str(error).strip().splitlines()
-        return None, f"{type(error).__name__}: {text[0] if text else ''}"
+        return None, first_line(error, with_type=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,6 +26,13 @@ DATA = ROOT / "data"
 WHOLE_PIPELINE_FIXTURES = {"pipeline_run", "runs", "mysql_runs"}
 
 
+# The fast tier (`make test-fast`: neither e2e nor slow) should answer in about a
+# minute; a test of it that takes longer than this (setup, call and teardown) is
+# named at the end of the run, to be made faster or marked slow.
+FAST_TEST_SECONDS = float(os.environ.get("TAXI_FAST_TEST_SECONDS", "5"))
+_fast_seconds: dict[str, float] = {}
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """A test using a whole-pipeline run must be marked e2e, so `make test-fast` skips it."""
     unmarked = [item.nodeid for item in items
@@ -34,6 +41,26 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     if unmarked:
         raise pytest.UsageError(
             "these tests run whole pipelines but lack @pytest.mark.e2e: " + ", ".join(unmarked))
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Time each fast-tier test: its setup (fixtures it is the first to use), call, teardown."""
+    if "e2e" not in report.keywords and "slow" not in report.keywords:
+        _fast_seconds[report.nodeid] = _fast_seconds.get(report.nodeid, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Name the fast-tier tests over FAST_TEST_SECONDS: they keep `make test-fast` slow."""
+    over = sorted(((s, n) for n, s in _fast_seconds.items() if s > FAST_TEST_SECONDS),
+                  reverse=True)
+    if not over:
+        return
+    terminalreporter.section(f"fast-tier tests over {FAST_TEST_SECONDS:g} s", yellow=True)
+    terminalreporter.write_line(
+        "make them faster (share the expensive fixture, avoid TensorFlow) or mark them "
+        "@pytest.mark.slow (slow tests run in `make test`, not `make test-fast`):")
+    for seconds, nodeid in over:
+        terminalreporter.write_line(f"{seconds:7.1f} s  {nodeid}")
 
 
 def write_bitcoin_data(path: Path) -> Path:

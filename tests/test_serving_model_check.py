@@ -25,6 +25,10 @@ from metadata.store import open_store
 from models import contract
 from pipeline.components import pusher
 
+# Saves TensorFlow models and starts the check's subprocess (it imports TensorFlow):
+# the slow tier.
+pytestmark = pytest.mark.slow
+
 # Exports a tiny SavedModel shaped like ours: serialized tf.Examples -> probability.
 EXPORT_SCRIPT = textwrap.dedent(
     """

@@ -69,7 +69,8 @@ def pytest_terminal_summary(terminalreporter) -> None:
                              yellow=True)
     terminalreporter.write_line(
         "make them cheaper (share the expensive fixture, avoid TensorFlow) or mark them "
-        "@pytest.mark.slow (run by `make test`, not by `make test-fast`):")
+        "@pytest.mark.slow (run by `make test`, not by `make test-fast`); the first test "
+        "to import a library pays for the import:")
     for seconds, nodeid in over:
         terminalreporter.write_line(f"{seconds:7.1f} s CPU  {nodeid}")
 

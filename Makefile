@@ -56,12 +56,18 @@ $(AZUREML_STAMP): requirements-azureml.lock
 run: install
 	$(BIN)/python local_runner.py $(ARGS)
 
+# Three tiers of tests (markers in pyproject.toml):
+#   e2e   whole pipelines (local, Kubeflow, Airflow, Luigi, Azure ML, bad data);
+#   slow  Beam pipelines (ExampleGen, TFDV, tf.Transform), model training, processes
+#         that import TensorFlow;
+#   fast  the rest: layers, README, contract, config, preflight, parsing, unit tests.
+# `make test` (CI, .ci/run) runs all three; `make test-fast` the fast tier only, about a
+# minute. One tier: make test ARGS='-m slow' (or -m e2e, or -m "not e2e" for all but e2e).
 test: install
 	$(BIN)/python -m pytest $(ARGS)
 
-# Everything except the tests that run whole pipelines (@pytest.mark.e2e).
 test-fast: install
-	$(BIN)/python -m pytest -m "not e2e" $(ARGS)
+	$(BIN)/python -m pytest -m "not e2e and not slow" $(ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -27,7 +27,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmarks import data, machine
+from benchmarks import data, machine, tables
 from benchmarks.measure import run_measured
 
 PROJECT_ROOT = data.PROJECT_ROOT
@@ -127,25 +127,27 @@ def run_size(args, rows: int, work: Path, model_out: Path, root: Path) -> list[d
 
 
 def markdown(results: list[dict], args: argparse.Namespace) -> str:
-    lines = [f"Batch predictions, `python -m benchmarks batch` (BulkInferrer in "
-             f"`{args.tfx_mode}` mode){': ' + args.note if args.note else ''}", "",
-             "| rows | scorer | ok | wall s | CPU s | peak memory (tree) | largest process "
-             "| load before/after | components |", "|---" * 9 + "|"]
+    headers = ("rows", "scorer", "ok", "wall s", "CPU s", "peak memory (tree)",
+               "largest process", "load before/after", "components")
+    rows = []
     for r in results:
         components = ", ".join(f"{k} {v} s" for k, v in r.get("components", {}).items())
-        lines.append(
-            f"| {r['rows']:,} | {r['pipeline']} | {'yes' if r['ok'] else 'FAILED'} | "
-            f"{r['wall']:.1f} | {r['cpu']:.1f} | {r['peak_tree_bytes'] / GIB:.2f} GiB | "
-            f"{r['largest_process_bytes'] / GIB:.2f} GiB | {r['load_before']:.1f} / "
-            f"{r['load_after']:.1f} | {components or '-'} |")
+        rows.append([
+            f"{r['rows']:,}", r["pipeline"], "yes" if r["ok"] else "FAILED", f"{r['wall']:.1f}",
+            f"{r['cpu']:.1f}", f"{r['peak_tree_bytes'] / GIB:.2f} GiB",
+            f"{r['largest_process_bytes'] / GIB:.2f} GiB",
+            f"{r['load_before']:.1f} / {r['load_after']:.1f}", components or "-"])
+    lines = [f"Batch predictions, `python -m benchmarks batch` (BulkInferrer in "
+             f"`{args.tfx_mode}` mode){': ' + args.note if args.note else ''}", "",
+             tables.markdown_table(headers, rows)]
     by_rows: dict[int, dict[str, float]] = {}
     for r in results:
         if r["ok"]:
             by_rows.setdefault(r["rows"], {})[r["pipeline"]] = r["wall"]
-    for rows, walls in sorted(by_rows.items()):
+    for rows_count, walls in sorted(by_rows.items()):
         if "ours" in walls and "BulkInferrer" in walls:
-            lines.append(f"\n{rows:,} rows: ours takes {walls['ours'] / walls['BulkInferrer']:.2f}"
-                         f"x BulkInferrer's wall time.")
+            lines.append(f"\n{rows_count:,} rows: ours takes "
+                         f"{walls['ours'] / walls['BulkInferrer']:.2f}x BulkInferrer's wall time.")
     return "\n".join(lines)
 
 

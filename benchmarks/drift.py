@@ -39,6 +39,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from benchmarks import tables
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SOURCE_CSV = PROJECT_ROOT / "data" / "data.csv"
 SCHEMA = PROJECT_ROOT / "schema" / "schema.pbtxt"
@@ -252,11 +254,9 @@ def score(work: Path, sizes: list[int], old_schema_path: Path | None) -> dict:
 
 def markdown(results: dict, sizes: list[int]) -> str:
     """Table: refusals / trials per case and span size (new gate; old drift check)."""
-    head = "| drop | " + " | ".join(f"{s:,} rows" for s in sizes) + " |"
-    lines = [head, "|" + "---|" * (len(sizes) + 1)]
-    order = ["same"] + [c for c in results if c != "same"]
-    for case in order:
-        cells = []
+    rows = []
+    for case in ["same"] + [c for c in results if c != "same"]:
+        cells = [case]
         for size in sizes:
             r = results.get(case, {}).get(size)
             if r is None:
@@ -264,8 +264,8 @@ def markdown(results: dict, sizes: list[int]) -> str:
                 continue
             old = "" if r["old_drift_refused"] is None else f" (old: {r['old_drift_refused']})"
             cells.append(f"{r['refused']}/{r['trials']}{old}")
-        lines.append(f"| {case} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        rows.append(cells)
+    return tables.markdown_table(["drop", *(f"{s:,} rows" for s in sizes)], rows)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,9 +4,6 @@ by an inner cross-validation on a fold's training rows only."""
 
 from __future__ import annotations
 
-import itertools
-import statistics
-
 # The GBDT's search space, tried by inner cross-validation on each fold's training
 # rows (early stopping picks the number of trees inside each fit).
 GBDT_GRID = {
@@ -17,6 +14,7 @@ GBDT_GRID = {
 GBDT_FIXED = {"max_iter": 1000, "l2_regularization": 1.0, "early_stopping": True,
               "validation_fraction": 0.1, "n_iter_no_change": 20}
 GBDT_INNER_FOLDS = 3
+
 
 def gbdt_frame(rows: list[dict[str, str]], categories: dict[str, list[str]] | None = None):
     """Every raw column but the label source, numeric where the schema says so;
@@ -49,25 +47,18 @@ def _gbdt(params: dict):
 
 
 def tune_and_fit_gbdt(frame, labels: list[int], seed: int):
-    """The grid point with the best inner-CV AUC, refitted on all of `frame`."""
+    """The grid point with the best inner-CV AUC (scikit-learn's GridSearchCV over
+    seeded stratified folds), refitted on all of `frame`; and that point."""
     import numpy as np
-    from sklearn.metrics import roc_auc_score
-    from sklearn.model_selection import StratifiedKFold
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
-    y = np.asarray(labels)
-    inner = StratifiedKFold(GBDT_INNER_FOLDS, shuffle=True, random_state=seed)
-    splits = list(inner.split(frame, y))
-    best, best_auc = {}, -1.0
-    for values in itertools.product(*GBDT_GRID.values()):
-        params = dict(zip(GBDT_GRID, values, strict=True))
-        aucs = [
-            roc_auc_score(y[te], _gbdt(params).fit(frame.iloc[tr], y[tr]).predict_proba(
-                frame.iloc[te])[:, 1])
-            for tr, te in splits
-        ]
-        if statistics.fmean(aucs) > best_auc:
-            best, best_auc = params, statistics.fmean(aucs)
-    return _gbdt(best).fit(frame, y), best
+    search = GridSearchCV(
+        _gbdt({}), {name: list(values) for name, values in GBDT_GRID.items()},
+        scoring="roc_auc", cv=StratifiedKFold(GBDT_INNER_FOLDS, shuffle=True, random_state=seed),
+        refit=True, error_score="raise",
+    )
+    search.fit(frame, np.asarray(labels))
+    return search.best_estimator_, search.best_params_
 
 
 def run_gbdt(train: list[dict[str, str]], labels: list[int], heldout: list[dict[str, str]],

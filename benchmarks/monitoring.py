@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from benchmarks import tables
 from benchmarks.drift import SCHEMA, fares_up, load_rows, more_credit_cards, to_record_batch
 
 DEFAULT_SIZES = (1_000, 10_000, 100_000)
@@ -135,13 +136,12 @@ def measure(sizes, windows, shift_windows, seed: int) -> dict:
 
 
 def markdown(results: dict) -> str:
-    lines = ["| requests per window | clean windows | false alarms | "
-             + " | ".join(SHIFTS) + " |", "|---" * (3 + len(SHIFTS)) + "|"]
-    for size, r in results.items():
-        shifts = " | ".join(f"{d['refused']}/{d['windows']}" for d in r["shifts"].values())
-        lines.append(f"| {int(size):,} | {r['windows']} | {r['false_alarms']} "
-                     f"({r['false_alarms'] / r['windows']:.1%}) | {shifts} |")
-    return "\n".join(lines)
+    rows = [[f"{int(size):,}", r["windows"],
+             f"{r['false_alarms']} ({r['false_alarms'] / r['windows']:.1%})",
+             *(f"{d['refused']}/{d['windows']}" for d in r["shifts"].values())]
+            for size, r in results.items()]
+    headers = ["requests per window", "clean windows", "false alarms", *SHIFTS]
+    return tables.markdown_table(headers, rows)
 
 
 def _ints(text: str) -> list[int]:

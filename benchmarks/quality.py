@@ -1,8 +1,8 @@
 """`python -m benchmarks quality`: the whole pipeline, cross-validated, next to a tuned GBDT.
 
 The honest measure of the model is on rows it never saw. `data/data.csv` is
-split into K folds (a seeded shuffle, the same folds on every machine); for
-each fold:
+split into K folds (scikit-learn's StratifiedKFold, seeded: the same folds on
+every machine, each with the label's share of big tippers); for each fold:
 
 * the pipeline runs end to end (`local_runner.py`, a subprocess, a fresh output
   folder) on the other folds only; the model it pushed is loaded and called
@@ -25,7 +25,6 @@ import argparse
 import csv
 import io
 import json
-import math
 import os
 import random
 import re
@@ -38,7 +37,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmarks import data, gbdt
+from benchmarks import data, gbdt, tables
 
 PROJECT_ROOT = data.PROJECT_ROOT
 DEFAULT_WORK_DIR = "/tmp/taxi-tfx-quality"
@@ -88,24 +87,29 @@ def roc_auc(labels: Sequence[int], probabilities: Sequence[float]) -> float:
 
 def accuracy(labels: Sequence[int], probabilities: Sequence[float]) -> float:
     """Share of rows where `probability > 0.5` matches the label."""
-    return sum((p > 0.5) == bool(y) for y, p in zip(labels, probabilities, strict=True)) / len(
-        labels
-    )
+    import numpy as np
+    from sklearn.metrics import accuracy_score
+
+    return float(accuracy_score(labels, (np.asarray(probabilities) > 0.5).astype(int)))
 
 
 def expected_calibration_error(
     labels: Sequence[int], probabilities: Sequence[float], bins: int = CALIBRATION_BINS
 ) -> float:
-    """Row-weighted mean |mean probability - positive rate| over equal-width bins."""
-    sums = [[0, 0.0, 0] for _ in range(bins)]  # rows, sum of probabilities, positives
-    for y, p in zip(labels, probabilities, strict=True):
-        if not 0.0 <= p <= 1.0 or math.isnan(p):
-            raise ValueError(f"not a probability: {p}")
-        cell = sums[min(int(p * bins), bins - 1)]
-        cell[0] += 1
-        cell[1] += p
-        cell[2] += y
-    return sum(abs(s - pos) for _, s, pos in sums) / len(labels)
+    """Row-weighted mean |mean probability - positive rate| over equal-width bins
+    (scikit-learn's calibration curve, weighted by the rows in each bin)."""
+    import numpy as np
+    from sklearn.calibration import calibration_curve
+
+    p = np.asarray(probabilities, dtype=float)
+    if np.isnan(p).any():
+        raise ValueError("not a probability: NaN")  # calibration_curve would bin it last
+    positive_rate, mean_probability = calibration_curve(labels, p, n_bins=bins)
+    # Rows per bin, binned as calibration_curve bins them (it returns non-empty bins only).
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    rows = np.bincount(np.searchsorted(edges[1:-1], p), minlength=bins)
+    weights = rows[rows > 0] / len(p)
+    return float(np.sum(weights * np.abs(mean_probability - positive_rate)))
 
 
 def score(labels: Sequence[int], probabilities: Sequence[float]) -> Scores:
@@ -120,18 +124,21 @@ def score(labels: Sequence[int], probabilities: Sequence[float]) -> Scores:
 # --------------------------------------------------------------------------- folds
 
 
-def assign_folds(count: int, folds: int, seed: int) -> list[int]:
-    """Fold number of each row: a seeded shuffle dealt round-robin (sizes differ by <= 1)."""
+def assign_folds(labels: Sequence[int], folds: int, seed: int) -> list[int]:
+    """Fold number of each row: scikit-learn's seeded StratifiedKFold, so every fold
+    has the label's share of big tippers and fold sizes differ by at most one row."""
+    import numpy as np
+    from sklearn.model_selection import StratifiedKFold
+
     if folds < 2:
         raise ValueError(f"need at least 2 folds, got {folds}")
-    if count < folds:
-        raise ValueError(f"{count} rows cannot make {folds} folds")
-    order = list(range(count))
-    random.Random(seed).shuffle(order)
-    assignment = [0] * count
-    for position, row in enumerate(order):
-        assignment[row] = position % folds
-    return assignment
+    if len(labels) < folds:
+        raise ValueError(f"{len(labels)} rows cannot make {folds} folds")
+    assignment = np.zeros(len(labels), dtype=int)
+    splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    for fold, (_, heldout) in enumerate(splitter.split(np.zeros(len(labels)), labels)):
+        assignment[heldout] = fold
+    return assignment.tolist()
 
 
 def label_of(row: dict[str, str]) -> int:
@@ -265,21 +272,22 @@ def describe_fold(r: FoldResult) -> str:
     return "; ".join(parts)
 
 
+TABLE_HEADERS = ("fold", "held-out rows", "pipeline AUC", "GBDT AUC", "pipeline accuracy",
+                 "GBDT accuracy", "pipeline ECE", "GBDT ECE")
+
+
 def markdown_table(results: Sequence[FoldResult]) -> str:
     """Per-fold and mean AUC / accuracy / ECE of both models (a row per fold)."""
-    lines = ["| fold | held-out rows | pipeline AUC | GBDT AUC | pipeline accuracy | "
-             "GBDT accuracy | pipeline ECE | GBDT ECE |",
-             "|---|---|---|---|---|---|---|---|"]
 
     def cells(s: Scores | None) -> tuple[str, str, str]:
         return ("–", "–", "–") if s is None else (
             f"{s.auc:.4f}", f"{s.accuracy:.4f}", f"{s.ece:.4f}")
 
+    rows = []
     for r in results:
         p, g = cells(r.pipeline), cells(r.gbdt)
         marker = "" if r.pipeline_model in ("", "pushed") else " (not blessed)"
-        lines.append(f"| {r.fold}{marker} | {r.heldout_rows} | {p[0]} | {g[0]} | {p[1]} | "
-                     f"{g[1]} | {p[2]} | {g[2]} |")
+        rows.append([f"{r.fold}{marker}", r.heldout_rows, p[0], g[0], p[1], g[1], p[2], g[2]])
     means = {}
     for side in (PIPELINE, GBDT):
         scored = [getattr(r, side) for r in results if getattr(r, side)]
@@ -289,9 +297,9 @@ def markdown_table(results: Sequence[FoldResult]) -> str:
                        for m in ("auc", "accuracy", "ece"))
         )
     p, g = means[PIPELINE], means[GBDT]
-    lines.append(f"| **mean** | {sum(r.heldout_rows for r in results)} | **{p[0]}** | "
-                 f"**{g[0]}** | **{p[1]}** | **{g[1]}** | {p[2]} | {g[2]} |")
-    return "\n".join(lines)
+    rows.append(["**mean**", sum(r.heldout_rows for r in results), f"**{p[0]}**",
+                 f"**{g[0]}**", f"**{p[1]}**", f"**{g[1]}**", p[2], g[2]])
+    return tables.markdown_table(TABLE_HEADERS, rows)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -341,7 +349,8 @@ def main(argv: list[str] | None = None) -> int:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     run_dir = work / stamp
     header, lines = read_rows(source, args.rows, args.seed)
-    assignment = assign_folds(len(lines), args.folds, args.seed)
+    assignment = assign_folds([label_of(r) for r in parse_lines(header, lines)], args.folds,
+                              args.seed)
     print(f"{len(lines)} rows of {source} in {args.folds} folds (seed {args.seed}); "
           f"work in {run_dir}", flush=True)
     results = []

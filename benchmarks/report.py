@@ -10,6 +10,7 @@ import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from benchmarks import tables
 from benchmarks.measure import ProcessMeasurement
 from benchmarks.mlmd import RecordedRun
 
@@ -186,7 +187,7 @@ def describe_components(result: RunResult) -> str:
     return "\n".join(lines)
 
 
-def _round_rows(results: Sequence[RunResult], kind: str, rounds: int) -> list[str]:
+def _round_rows(results: Sequence[RunResult], kind: str, rounds: int) -> list[list[str]]:
     rows = []
     for n in range(1, rounds + 1):
         pair = {
@@ -208,7 +209,7 @@ def _cell(result: RunResult | None, value: float | None) -> str:
     return fmt_seconds(value)
 
 
-def _table_row(label: str, ours: RunResult | None, theirs: RunResult | None) -> str:
+def _table_row(label: str, ours: RunResult | None, theirs: RunResult | None) -> list[str]:
     def wall(r: RunResult | None) -> float | None:
         return r.measurement.wall_seconds if r and r.ok else None
 
@@ -218,17 +219,17 @@ def _table_row(label: str, ours: RunResult | None, theirs: RunResult | None) -> 
     def rss(r: RunResult | None) -> float | None:
         return r.measurement.peak_tree_rss_bytes if r and r.ok else None
 
-    return (
-        f"| {label} | {_cell(ours, wall(ours))} | {_cell(theirs, wall(theirs))} "
-        f"| {fmt_ratio(ratio(wall(ours), wall(theirs)))} "
-        f"| {_cell(ours, cpu(ours))} | {_cell(theirs, cpu(theirs))} "
-        f"| {fmt_memory(ours.measurement) if ours and ours.ok else '–'} "
-        f"| {fmt_memory(theirs.measurement) if theirs and theirs.ok else '–'} "
-        f"| {fmt_ratio(ratio(rss(ours), rss(theirs)))} |"
-    )
+    return [
+        label, _cell(ours, wall(ours)), _cell(theirs, wall(theirs)),
+        fmt_ratio(ratio(wall(ours), wall(theirs))),
+        _cell(ours, cpu(ours)), _cell(theirs, cpu(theirs)),
+        fmt_memory(ours.measurement) if ours and ours.ok else "–",
+        fmt_memory(theirs.measurement) if theirs and theirs.ok else "–",
+        fmt_ratio(ratio(rss(ours), rss(theirs))),
+    ]
 
 
-def _median_row(results: Sequence[RunResult], kind: str) -> str | None:
+def _median_row(results: Sequence[RunResult], kind: str) -> list[str] | None:
     ours, theirs = select(results, OURS, kind), select(results, THEIRS, kind)
     if not ours and not theirs:
         return None
@@ -243,28 +244,30 @@ def _median_row(results: Sequence[RunResult], kind: str) -> str | None:
     def memory(tree: float | None, single: float | None) -> str:
         return "–" if tree is None else f"{fmt_gib(tree)} ({fmt_gib(single)})"
 
-    return (
-        f"| **{kind}, median** (n={len(ours)}/{len(theirs)}) | **{fmt_seconds(ow)}** "
-        f"| **{fmt_seconds(tw)}** | **{fmt_ratio(ratio(ow, tw))}** "
-        f"| {fmt_seconds(med(ours, 'cpu_seconds'))} | {fmt_seconds(med(theirs, 'cpu_seconds'))} "
-        f"| {memory(orss, omax)} | {memory(trss, tmax)} | {fmt_ratio(ratio(orss, trss))} |"
-    )
+    return [
+        f"**{kind}, median** (n={len(ours)}/{len(theirs)})", f"**{fmt_seconds(ow)}**",
+        f"**{fmt_seconds(tw)}**", f"**{fmt_ratio(ratio(ow, tw))}**",
+        fmt_seconds(med(ours, "cpu_seconds")), fmt_seconds(med(theirs, "cpu_seconds")),
+        memory(orss, omax), memory(trss, tmax), fmt_ratio(ratio(orss, trss)),
+    ]
+
+
+WALL_HEADERS = (
+    "Run", "Ours wall (s)", "TFX example wall (s)", "Ours/TFX wall", "Ours CPU (s)",
+    "TFX example CPU (s)", "Ours peak RSS, GiB: tree (largest process)",
+    "TFX example peak RSS, GiB", "Ours/TFX peak RSS (tree)",
+)
 
 
 def wall_table(report: BenchmarkReport) -> list[str]:
-    lines = [
-        "| Run | Ours wall (s) | TFX example wall (s) | Ours/TFX wall "
-        "| Ours CPU (s) | TFX example CPU (s) "
-        "| Ours peak RSS, GiB: tree (largest process) | TFX example peak RSS, GiB "
-        "| Ours/TFX peak RSS (tree) |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|",
-    ]
+    rows = []
     for kind in kinds(report.results):
-        lines += _round_rows(report.results, kind, report.rounds)
+        rows += _round_rows(report.results, kind, report.rounds)
         row = _median_row(report.results, kind)
         if row:
-            lines.append(row)
-    return lines
+            rows.append(row)
+    numbers = range(1, len(WALL_HEADERS))
+    return tables.markdown_table(WALL_HEADERS, rows, right=numbers).splitlines()
 
 
 def component_table(results: Sequence[RunResult], kind: str = COLD) -> list[str]:
@@ -273,22 +276,18 @@ def component_table(results: Sequence[RunResult], kind: str = COLD) -> list[str]
     if not ours and not theirs:
         return []
     names = list(ours) + [n for n in theirs if n not in ours]
-    lines = [
-        f"| Component ({kind} runs, median s, from ML Metadata) | Ours | TFX example |",
-        "|---|--:|--:|",
-    ]
-    lines += [f"| {n} | {fmt_seconds(ours.get(n))} | {fmt_seconds(theirs.get(n))} |"
-              for n in names]
-    lines.append(
-        "| (outside components: interpreter start, imports, compile, orchestration) "
-        f"| {fmt_seconds(median(r.outside_components for r in ours_runs))} "
-        f"| {fmt_seconds(median(r.outside_components for r in theirs_runs))} |"
-    )
-    lines.append(
-        f"| total wall | {fmt_seconds(median(r.measurement.wall_seconds for r in ours_runs))} "
-        f"| {fmt_seconds(median(r.measurement.wall_seconds for r in theirs_runs))} |"
-    )
-    return lines
+    rows = [[n, fmt_seconds(ours.get(n)), fmt_seconds(theirs.get(n))] for n in names]
+    rows.append([
+        "(outside components: interpreter start, imports, compile, orchestration)",
+        fmt_seconds(median(r.outside_components for r in ours_runs)),
+        fmt_seconds(median(r.outside_components for r in theirs_runs)),
+    ])
+    rows.append([
+        "total wall", fmt_seconds(median(r.measurement.wall_seconds for r in ours_runs)),
+        fmt_seconds(median(r.measurement.wall_seconds for r in theirs_runs)),
+    ])
+    headers = (f"Component ({kind} runs, median s, from ML Metadata)", "Ours", "TFX example")
+    return tables.markdown_table(headers, rows, right=(1, 2)).splitlines()
 
 
 def rerun_lines(results: Sequence[RunResult]) -> list[str]:

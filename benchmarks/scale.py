@@ -25,7 +25,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks import data
+from benchmarks import data, tables
 from benchmarks.report import COLD, GIB, LABELS
 
 DEFAULT_WORK_DIR = "/tmp/taxi-tfx-bench"
@@ -98,7 +98,7 @@ def render(rows: list[ScaleRow]) -> str:
         "peak RSS tree GiB (largest process)", *SHOWN_COMPONENTS, "other components",
         "outside components", "blessed", "load before → after",
     ]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    table_rows = []
     for row in sorted(rows, key=lambda r: (r.rows, r.pipeline)):
         millions = row.rows / 1e6
         shown = [row.components.get(name) for name in SHOWN_COMPONENTS]
@@ -118,8 +118,8 @@ def render(rows: list[ScaleRow]) -> str:
             {None: "–", True: "yes", False: "no"}[row.blessed],
             f"{row.load[0]:.1f} → {row.load[1]:.1f}",
         ]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        table_rows.append(cells)
+    return tables.markdown_table(header, table_rows)
 
 
 def run_size(rows: int, work_dir: Path, delete_input: bool, extra: list[str]) -> Path | None:

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks import tables
+
 DEFAULT_SIZES = (2_000, 5_000, 7_500, 15_000)
 TRAIN_FRACTION = 0.8  # 4 of ExampleGen's 5 hash buckets
 
@@ -74,16 +76,15 @@ def measure(sizes: tuple[int, ...], samples: int, seed: int, settings) -> dict:
 def table(result: dict) -> str:
     """Markdown: one row per column, "share selected (median bits beyond the anchor)"."""
     sizes = list(result)
-    lines = ["| column | " + " | ".join(f"{s:,} rows" for s in sizes) + " |",
-             "|---|" + "---|" * len(sizes)]
+    rows = []
     for name in result[sizes[0]]:
-        cells = []
+        cells = [name]
         for size in sizes:
             entry = result[size][name]
             bits = "" if entry["bits"] is None else f" ({entry['bits']:.4f})"
             cells.append(f"{entry['selected']:.0%}{bits}")
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        rows.append(cells)
+    return tables.markdown_table(["column", *(f"{s:,} rows" for s in sizes)], rows)
 
 
 def main(argv: list[str] | None = None) -> int:

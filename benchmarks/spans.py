@@ -34,6 +34,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmarks import tables
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SOURCE_CSV = PROJECT_ROOT / "data" / "data.csv"
 DEFAULT_WORK_DIR = "/tmp/taxi-spans-bench"
@@ -185,12 +187,12 @@ def score(lines: list[dict], rules: dict) -> str:
     """Markdown: every run's metrics, and what each rule would have decided."""
     head = ["halving", "span", "case", "eval rows", "AUC", "accuracy", "AUC change",
             "accuracy change", "blessed", "pushed"] + list(rules)
-    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    rows = []
     for line in lines:
         m = line.get("metrics", {})
         if line["returncode"] != 0:
-            rows.append(f"| {line['halving']} | {line['span']} | {line['case']} | run failed "
-                        f"(exit {line['returncode']}) |" + " |" * (len(head) - 4))
+            rows.append([line["halving"], line["span"], line["case"],
+                         f"run failed (exit {line['returncode']})"] + [""] * (len(head) - 4))
             continue
         cells = [line["halving"], line["span"], line["case"],
                  f"{m.get('candidate/example_count', 0):.0f}"]
@@ -199,8 +201,8 @@ def score(lines: list[dict], rules: dict) -> str:
                    "diff/binary_accuracy")]
         cells += ["yes" if line["blessed"] else "no", "yes" if line["pushed"] else "no"]
         cells += [", ".join(refused_by(m, rule)) or "blessed" for rule in rules.values()]
-        rows.append("| " + " | ".join(str(c) for c in cells) + " |")
-    return "\n".join(rows)
+        rows.append(cells)
+    return tables.markdown_table(head, rows)
 
 
 def summary_lines(lines: list[dict], rules: dict) -> list[str]:

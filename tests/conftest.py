@@ -26,6 +26,14 @@ DATA = ROOT / "data"
 WHOLE_PIPELINE_FIXTURES = {"pipeline_run", "runs", "mysql_runs"}
 
 
+# The fast tier (`make test-fast`: neither e2e nor slow) should answer in about a
+# minute. A test of it using more CPU than this (its setup, call and teardown, with
+# the processes it starts; CPU, not wall time, so a busy machine does not move it)
+# is named at the end of the run, to be made faster or marked slow.
+FAST_TEST_CPU_SECONDS = float(os.environ.get("TAXI_FAST_TEST_CPU_SECONDS", "4"))
+_fast_cpu_seconds: dict[str, float] = {}
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """A test using a whole-pipeline run must be marked e2e, so `make test-fast` skips it."""
     unmarked = [item.nodeid for item in items
@@ -34,6 +42,37 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     if unmarked:
         raise pytest.UsageError(
             "these tests run whole pipelines but lack @pytest.mark.e2e: " + ", ".join(unmarked))
+
+
+def _cpu_seconds() -> float:
+    """CPU used so far by this process and the child processes it has waited for."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    """Measure the CPU each fast-tier test costs (fixtures it is the first to use included)."""
+    before = _cpu_seconds()
+    yield
+    if item.get_closest_marker("e2e") is None and item.get_closest_marker("slow") is None:
+        _fast_cpu_seconds[item.nodeid] = _cpu_seconds() - before
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Name the fast-tier tests over FAST_TEST_CPU_SECONDS: they make `make test-fast` slow."""
+    over = sorted(((s, n) for n, s in _fast_cpu_seconds.items() if s > FAST_TEST_CPU_SECONDS),
+                  reverse=True)
+    if not over:
+        return
+    terminalreporter.section(f"fast-tier tests over {FAST_TEST_CPU_SECONDS:g} s of CPU",
+                             yellow=True)
+    terminalreporter.write_line(
+        "make them cheaper (share the expensive fixture, avoid TensorFlow) or mark them "
+        "@pytest.mark.slow (run by `make test`, not by `make test-fast`); the first test "
+        "to import a library pays for the import:")
+    for seconds, nodeid in over:
+        terminalreporter.write_line(f"{seconds:7.1f} s CPU  {nodeid}")
 
 
 def write_bitcoin_data(path: Path) -> Path:

@@ -108,6 +108,7 @@ def data_dir(tmp_path: Path) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_same_examples_and_properties_as_the_stock_executor(data_dir: Path, tmp_path: Path):
     ours = _run(csv_example_gen.Executor, data_dir, tmp_path / "ours")
     theirs = _run(stock.Executor, data_dir, tmp_path / "stock")
@@ -119,6 +120,7 @@ def test_same_examples_and_properties_as_the_stock_executor(data_dir: Path, tmp_
     assert ours.split_names == theirs.split_names
 
 
+@pytest.mark.slow
 def test_types_and_empty_cells_follow_csv_example_gen(data_dir: Path, tmp_path: Path):
     ours = _run(csv_example_gen.Executor, data_dir, tmp_path / "ours")
     rows = {
@@ -133,6 +135,7 @@ def test_types_and_empty_cells_follow_csv_example_gen(data_dir: Path, tmp_path: 
     assert rows[(4,)]["note"] == ("bytes_list", (b'say "hi"',))
 
 
+@pytest.mark.slow
 def test_split_is_by_row_content_and_repeatable(tmp_path: Path):
     folder = tmp_path / "data"
     folder.mkdir()
@@ -146,6 +149,7 @@ def test_split_is_by_row_content_and_repeatable(tmp_path: Path):
     assert 0.15 < sum(evaluation.values()) / 4000 < 0.25
 
 
+@pytest.mark.slow
 def test_shards_cover_the_split_in_shuffled_order(tmp_path: Path, monkeypatch):
     monkeypatch.setattr(csv_columns, "SHARD_BYTES", 4096)
     folder = tmp_path / "data"
@@ -162,6 +166,7 @@ def test_shards_cover_the_split_in_shuffled_order(tmp_path: Path, monkeypatch):
     assert len(ids) == len(set(ids)) and ids != sorted(ids)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("in_memory", [True, False], ids=["in-memory", "dealt-on-disk"])
 def test_large_spilled_shards_become_several_shuffled_output_shards(
     tmp_path: Path, monkeypatch, in_memory: bool
@@ -187,6 +192,7 @@ def test_large_spilled_shards_become_several_shuffled_output_shards(
     assert len(ids) == len(set(ids)) == 3000 - evaluation and ids != sorted(ids)
 
 
+@pytest.mark.slow
 def test_unsupported_configurations_fall_back_to_the_stock_executor(data_dir: Path, tmp_path: Path):
     by_feature = example_gen_pb2.SplitConfig(
         splits=[
@@ -206,6 +212,7 @@ def _everything(examples: standard_artifacts.Examples) -> Counter:
     return _split(examples, "train") + _split(examples, "eval")
 
 
+@pytest.mark.slow
 def test_a_type_change_in_the_last_block_types_the_whole_column(tmp_path: Path, monkeypatch):
     """An INT column with one float in its last row is FLOAT in every row; a
     FLOAT column with one word is STRING; a column empty in every row is a
@@ -225,6 +232,7 @@ def test_a_type_change_in_the_last_block_types_the_whole_column(tmp_path: Path, 
     assert first["empty"] == (None, ())
 
 
+@pytest.mark.slow
 def test_several_files_give_what_the_stock_executor_gives(tmp_path: Path):
     folder = tmp_path / "data"
     folder.mkdir()
@@ -236,6 +244,7 @@ def test_several_files_give_what_the_stock_executor_gives(tmp_path: Path):
     assert sum(ours.values()) == 5 + 300 + 5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fallback", [False, True], ids=["streaming", "stock-fallback"])
 def test_a_utf8_byte_order_mark_is_not_part_of_the_first_column(
     data_dir: Path, tmp_path: Path, fallback: bool
@@ -260,6 +269,7 @@ def test_a_utf8_byte_order_mark_is_not_part_of_the_first_column(
     assert any(name == "trip_id" for row in _split(ours, "train") for name, _, _ in row)
 
 
+@pytest.mark.slow
 def test_a_ragged_row_after_the_preflight_head_fails_naming_the_file(
     tmp_path: Path, monkeypatch
 ):
@@ -299,6 +309,7 @@ def test_only_beams_direct_runner_takes_the_columnar_path(beam_args: list[str], 
     assert (reason == "") is local
 
 
+@pytest.mark.slow
 def test_a_portable_runner_runs_the_stock_beam_pipeline(data_dir: Path, tmp_path: Path, caplog):
     """Beam's portable runner, with an embedded job server, stands in for a cluster."""
     caplog.set_level("INFO")

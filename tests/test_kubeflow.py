@@ -62,6 +62,7 @@ class Compiled:
     spec: pipeline_spec_pb2.PipelineSpec
 
 
+# The compile is a process importing TensorFlow and TFX: tests of its spec are marked slow.
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory) -> Compiled:
     return compile_spec(tmp_path_factory)
@@ -109,6 +110,7 @@ def node_of(task: str, node_ids: set[str]) -> str:
 # --------------------------------------------------------------------------- the spec
 
 
+@pytest.mark.slow
 def test_spec_parses_strictly_as_yaml_and_as_json(compiled: Compiled):
     """Strict parsing (no ignore_unknown_fields): a field PipelineSpec does not define fails."""
     from_json = json_format.ParseDict(json.loads(json.dumps(compiled.data)),
@@ -119,6 +121,7 @@ def test_spec_parses_strictly_as_yaml_and_as_json(compiled: Compiled):
     assert compiled.spec.default_pipeline_root == PIPELINE_ROOT
 
 
+@pytest.mark.slow
 def test_kfp_sdk_loads_the_spec(compiled: Compiled):
     from kfp import components
     from kfp.client import client
@@ -131,6 +134,7 @@ def test_kfp_sdk_loads_the_spec(compiled: Compiled):
     assert client._extract_pipeline_yaml(str(compiled.path)).pipeline_spec == compiled.spec
 
 
+@pytest.mark.slow
 def test_vertex_sdk_builds_a_job_from_the_spec(compiled: Compiled):
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import aiplatform
@@ -148,6 +152,7 @@ def test_vertex_sdk_builds_a_job_from_the_spec(compiled: Compiled):
         job(train_steps=10)
 
 
+@pytest.mark.slow
 def test_every_local_component_is_compiled_with_the_same_dependencies(
     compiled: Compiled, local_pipeline
 ):
@@ -161,6 +166,7 @@ def test_every_local_component_is_compiled_with_the_same_dependencies(
     assert actual == expected
 
 
+@pytest.mark.slow
 def test_every_executor_runs_in_the_configured_image(compiled: Compiled, local_pipeline):
     from tfx.dsl.components.base.base_component import BaseComponent
 
@@ -175,6 +181,7 @@ def test_every_executor_runs_in_the_configured_image(compiled: Compiled, local_p
     assert set(images.values()) == {IMAGE}, images
 
 
+@pytest.mark.slow
 def test_open_source_kfp_can_run_every_executor(compiled: Compiled):
     """The KFP v2 backend compiles only container and importer executors.
 
@@ -193,6 +200,7 @@ def _absolute_paths(text: str) -> set[str]:
     return set(re.findall(r"(?<![\w:/.\-{}])/(?:[\w.\-]+/)*[\w.\-]+", text))
 
 
+@pytest.mark.slow
 def test_no_path_of_this_machine_leaks_into_the_spec(compiled: Compiled):
     machine = {str(ROOT), str(Path.home()), os.getcwd(), str(compiled.path.parent),
                "/work", "/tmp", "/home", "/root", "/Users", str(Path(sys.executable).parent)}
@@ -204,6 +212,7 @@ def test_no_path_of_this_machine_leaks_into_the_spec(compiled: Compiled):
     assert outside == set()
 
 
+@pytest.mark.slow
 def test_data_model_and_metadata_live_on_the_cluster(compiled: Compiled):
     tasks = compiled.data["root"]["dag"]["tasks"]
     example_gen = tasks["CsvExampleGen"]["inputs"]["parameters"]["input_base"]
@@ -222,6 +231,7 @@ def test_ml_metadata_is_the_clusters_own():
     assert create_pipeline(config).metadata_connection_config is None
 
 
+@pytest.mark.slow
 def test_train_and_eval_steps_are_pipeline_parameters(compiled: Compiled):
     from tfx.proto import trainer_pb2
     from tfx.utils import proto_utils
@@ -238,6 +248,7 @@ def test_train_and_eval_steps_are_pipeline_parameters(compiled: Compiled):
         assert proto.num_steps == steps
 
 
+@pytest.mark.slow
 def test_heavy_components_get_the_configured_beam_args(compiled: Compiled, local_pipeline):
     from tfx.dsl.components.base.base_beam_component import BaseBeamComponent
 
@@ -282,6 +293,7 @@ def _code_references(compiled: Compiled) -> dict[str, str]:
     return references
 
 
+@pytest.mark.slow
 def test_code_the_spec_names_is_importable_and_in_the_image(compiled: Compiled):
     from tfx.orchestration.kubeflow.v2 import compiler_utils
     from tfx.types.artifact import Artifact

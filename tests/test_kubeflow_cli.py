@@ -182,6 +182,7 @@ def test_settings_that_would_fail_on_the_cluster_are_refused(tmp_path, args, mes
     assert message in _one_error_line(result)
 
 
+@pytest.mark.slow
 def test_submit_sends_the_spec_to_the_kfp_api(compiled: Compiled, tmp_path: Path):
     """The real kfp.Client against a local stand-in for the KFP API server."""
     answers = {

@@ -13,6 +13,9 @@ from models import contract, features, signatures
 from models.model import Hyperparameters, build_keras_model
 from tests.tft_data import analyze_and_transform, csv_rows, to_example
 
+# Trains a Keras model on a real tf.Transform output (Beam): the slow tier.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):

@@ -10,6 +10,9 @@ import pytest
 from models import features
 from tests.tft_data import analyze_and_transform
 
+# Real tf.Transform runs (Beam): the slow tier.
+pytestmark = pytest.mark.slow
+
 
 def _row(fare, tips, payment, company=None, hour=12, miles=1.0, dropoff_area=None) -> dict:
     return {

@@ -16,20 +16,25 @@ import pytest
 from benchmarks import gbdt, quality
 from benchmarks.quality import FoldResult, Scores
 from tests.conftest import ROOT
+from tests.test_benchmarks import table_rows
 
 
-def test_folds_are_seeded_balanced_and_cover_every_row():
-    folds = quality.assign_folds(103, 5, seed=12)
-    assert folds == quality.assign_folds(103, 5, seed=12)
-    assert folds != quality.assign_folds(103, 5, seed=13)
+def test_folds_are_seeded_stratified_balanced_and_cover_every_row():
+    labels = [1] * 23 + [0] * 80
+    folds = quality.assign_folds(labels, 5, seed=12)
+    assert folds == quality.assign_folds(labels, 5, seed=12)
+    assert folds != quality.assign_folds(labels, 5, seed=13)
     sizes = [folds.count(k) for k in range(5)]
     assert sorted(sizes) == [20, 20, 21, 21, 21]
+    # Each fold holds the label's share of big tippers (23 of 103: 4 or 5 per fold).
+    positives = [sum(y for y, f in zip(labels, folds, strict=True) if f == k) for k in range(5)]
+    assert sorted(positives) == [4, 4, 5, 5, 5]
 
 
 @pytest.mark.parametrize("rows, folds", [(10, 1), (3, 5)])
 def test_impossible_folds_are_refused(rows: int, folds: int):
     with pytest.raises(ValueError):
-        quality.assign_folds(rows, folds, seed=0)
+        quality.assign_folds([k % 2 for k in range(rows)], folds, seed=0)
 
 
 def test_label_is_the_pipelines_rule_with_empty_cells_as_zero():
@@ -44,8 +49,18 @@ def test_calibration_error_of_known_cases():
     assert quality.expected_calibration_error([1, 0, 0, 0], [0.25] * 4) == pytest.approx(0.0)
     # Always 0.9 where half are positive: off by 0.4 everywhere.
     assert quality.expected_calibration_error([1, 0], [0.9, 0.9]) == pytest.approx(0.4)
-    with pytest.raises(ValueError, match="not a probability"):
+    # Three bins weighted by their rows: 2/5 * |0.34 - 0.5| + 2/5 * |0.74 - 0.5| + 1/5 * 0.05
+    # (per row, not per bin, the mean gap would be 0.394).
+    assert quality.expected_calibration_error(
+        [0, 1, 0, 1, 1], [0.32, 0.36, 0.72, 0.76, 0.95]) == pytest.approx(0.85 / 5)
+    with pytest.raises(ValueError, match=r"outside \[0, 1\]"):
         quality.expected_calibration_error([1], [1.5])
+    with pytest.raises(ValueError, match="not a probability"):
+        quality.expected_calibration_error([1], [float("nan")])
+
+
+def test_accuracy_thresholds_at_one_half():
+    assert quality.accuracy([1, 0, 1, 0], [0.9, 0.2, 0.5, 0.51]) == pytest.approx(0.5)
 
 
 def test_auc_of_a_single_class_fold_is_refused_not_zero():
@@ -60,8 +75,11 @@ def test_table_marks_unblessed_folds_and_averages():
         FoldResult(1, 20, 10, pipeline=b, pipeline_model="not blessed", gbdt=a),
     ]
     table = quality.markdown_table(results)
-    assert "| 1 (not blessed) | 10 |" in table
-    assert "| **mean** | 20 | **0.8000** | **0.8000** | **0.7000** | **0.7000** |" in table
+    rows = table_rows(table)
+    assert rows[0] == list(quality.TABLE_HEADERS)
+    assert rows[2][:2] == ["1 (not blessed)", "10"]
+    assert rows[-1][:6] == ["**mean**", "20", "**0.8000**", "**0.8000**", "**0.7000**",
+                            "**0.7000**"]
 
 
 def test_evaluator_metrics_are_read_from_the_run_summary():
@@ -107,5 +125,5 @@ def test_two_fold_cross_validation_scores_both_models_on_unseen_rows(tmp_path):
         assert set(fold["gbdt_params"]) == set(gbdt.GBDT_GRID)
         assert set(fold["evaluator"]) == {"auc", "binary_accuracy"}
     table = (run_dir / "results.md").read_text()
-    assert table.splitlines()[-1].startswith("| **mean** | 1200 |")
+    assert table_rows(table)[-1][:2] == ["**mean**", "1200"]
     assert "pipeline AUC" in done.stdout and "GBDT AUC" in done.stdout

@@ -114,6 +114,7 @@ def _num_examples(statistics, split: str) -> int:
     return tfdv.load_stats_binary(path).datasets[0].num_examples
 
 
+@pytest.mark.slow
 def test_statistics_of_a_large_split_come_from_a_sample_of_its_shards(examples, tmp_path: Path):
     rows = examples.get_json_value_custom_property(csv_example_gen.SPLIT_ROWS_PROPERTY)
     budget = rows["eval"] + 1  # the train split is over it, the eval split is not
@@ -130,6 +131,7 @@ def test_statistics_of_a_large_split_come_from_a_sample_of_its_shards(examples, 
     assert not examples.has_custom_property("custom_split_pattern")
 
 
+@pytest.mark.slow
 def test_statistics_read_every_row_when_sampling_is_off(examples, tmp_path: Path):
     rows = examples.get_json_value_custom_property(csv_example_gen.SPLIT_ROWS_PROPERTY)
     statistics = _statistics(examples, tmp_path, 0)
@@ -144,6 +146,7 @@ def test_output_without_the_mark_is_read_whole(examples, tmp_path: Path):
     assert sampling.split_sample(unmarked, "train", 10) is None
 
 
+@pytest.mark.slow
 def test_transform_analyzes_only_the_sample(examples, tmp_path: Path):
     budget = 2000
     schema = standard_artifacts.Schema()
@@ -179,6 +182,7 @@ def test_the_evaluator_scores_a_sample_of_a_large_eval_split(examples):
     assert evaluator.sample_patterns(examples, 0) == {}
 
 
+@pytest.mark.slow
 def test_readers_find_the_sample_rate_under_the_name_statistics_gen_records(examples, tmp_path):
     statistics = _statistics(examples, tmp_path, examples.get_json_value_custom_property(
         csv_example_gen.SPLIT_ROWS_PROPERTY)["eval"] + 1)

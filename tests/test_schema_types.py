@@ -23,6 +23,9 @@ from tfx.proto import example_gen_pb2
 from pipeline.components import csv_columns, csv_example_gen
 from tests.test_csv_example_gen import _run, _split
 
+# Every test runs ExampleGen's executor (Beam) and TFDV: the slow tier.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = ROOT / "schema" / "schema.pbtxt"
 HEADER, *ROWS = list(csv.reader(open(ROOT / "data" / "data.csv", newline="")))

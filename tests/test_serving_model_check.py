@@ -26,6 +26,10 @@ from models import contract
 from pipeline.components import pusher
 from serving import serving_check, warmup
 
+# Saves TensorFlow models and starts the check's subprocess (it imports TensorFlow):
+# the slow tier.
+pytestmark = pytest.mark.slow
+
 # Exports a tiny SavedModel shaped like ours: serialized tf.Examples -> probability.
 EXPORT_SCRIPT = textwrap.dedent(
     """

@@ -12,6 +12,9 @@ from tfx_bsl.public import tfxio
 from models import features, trainer
 from tests.tft_data import analyze_and_transform, csv_rows, to_example
 
+# A real tf.Transform run (Beam) and TensorFlow datasets: the slow tier.
+pytestmark = pytest.mark.slow
+
 ROWS = 300
 
 

@@ -10,7 +10,10 @@ files, a UTF-8 byte-order mark.
 from __future__ import annotations
 
 import glob
+import json
 import os
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -190,6 +193,63 @@ def test_large_spilled_shards_become_several_shuffled_output_shards(
     ]
     evaluation = sum(_split(examples, "eval").values())
     assert len(ids) == len(set(ids)) == 3000 - evaluation and ids != sorted(ids)
+
+
+@pytest.mark.slow
+def test_a_large_split_is_spilled_to_files_that_pass_3_shuffles_in_memory(
+    tmp_path: Path, monkeypatch
+):
+    """Past `MAX_SHARDS` spill files a split gets more of them, each small enough
+    for pass 3 to shuffle in memory: no example is read and written once more
+    by dealing a spilled file to pieces on disk (issue 26: at 100M rows that
+    extra round trip made ExampleGen's time per row grow)."""
+    monkeypatch.setattr(csv_columns, "SHARD_BYTES", 4096)
+    monkeypatch.setattr(csv_columns, "MAX_SHARDS", 2)
+    monkeypatch.setattr(csv_columns, "SPILL_CSV_BYTES", 6 * 1024)
+    monkeypatch.setattr(csv_shuffle, "SHUFFLE_MEMORY_BYTES", 100 * 1024)
+    dealt = []
+    real_deal = csv_shuffle._deal
+    monkeypatch.setattr(csv_shuffle, "_deal", lambda *a: dealt.append(a[0]) or real_deal(*a))
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "a.csv").write_text(_rows(3000))
+    examples = _run(csv_example_gen.Executor, folder, tmp_path / "out")
+    assert dealt == []
+    files = glob.glob(os.path.join(artifact_utils.get_split_uri([examples], "train"), "*"))
+    assert len(files) > 2 * 4  # more spill files than MAX_SHARDS
+    rows = sum(1 for _ in tf.data.TFRecordDataset(files, compression_type="GZIP"))
+    assert rows + sum(_split(examples, "eval").values()) == 3000
+
+
+def test_spill_files_follow_the_split_size_up_to_the_open_file_cap():
+    sizes = [csv_columns.spill_files(n) for n in (10**5, 10**8, 10**9, 10**10, 10**13)]
+    assert sizes == sorted(sizes) and sizes[0] >= 1 and sizes[1] <= csv_columns.MAX_SHARDS
+    for csv_bytes in (10**9, 10**10):  # 10M and 100M taxi rows: shuffled in memory
+        files = csv_columns.spill_files(csv_bytes)
+        assert csv_bytes / files <= csv_columns.SPILL_CSV_BYTES
+    assert sizes[-1] == csv_columns.MAX_SPILL_FILES
+
+
+@pytest.mark.slow
+def test_spill_files_shrink_to_what_the_process_may_open():
+    """Under a hard limit of 400 open files, 951 spill files become at most
+    400 - SPARE_OPEN_FILES, in proportion; a soft limit below the hard one is raised."""
+    script = (
+        "import json, resource\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (100, 400))\n"
+        "from pipeline.components import csv_columns as c\n"
+        "shrunk = c.open_files_for([760, 191])\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (100, 5000))\n"
+        "kept = c.open_files_for([760, 191])\n"
+        "print(json.dumps([shrunk, kept, resource.getrlimit(resource.RLIMIT_NOFILE)[0]]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    shrunk, kept, soft = json.loads(done.stdout.strip().splitlines()[-1])
+    assert sum(shrunk) <= 400 - csv_columns.SPARE_OPEN_FILES and shrunk[0] > shrunk[1] >= 1
+    assert kept == [760, 191] and soft >= 951 + csv_columns.SPARE_OPEN_FILES
 
 
 @pytest.mark.slow

@@ -4,7 +4,7 @@ The streaming conversion runs in a fresh subprocess on 200,000 and on
 2,000,000 resampled taxi rows; the larger input may not take more than
 `MARGIN` more peak memory (the kernel's `ru_maxrss` of that process). To
 show at 2M rows what happens at 100M, the subprocess scales the layout down
-in proportion: at most 4 spilled shards per split (not 64) and 16 MiB of
+in proportion: at most 4 spilled shards per split (not up to 1,024) and 16 MiB of
 examples shuffled in memory (not 64 MiB), so 2M rows give spilled shards
 of ~200 MB, as 100M rows do with the real settings; and blocks of 1 MiB of
 CSV (not 8 MiB), so that pass 2 reaches its steady state (several blocks in
@@ -35,6 +35,7 @@ import numpy as np
 from pipeline.components import csv_columns, csv_example_gen, csv_shuffle
 csv_columns.BLOCK_BYTES = 1024**2
 csv_columns.MAX_SHARDS = 4
+csv_columns.MAX_SPILL_FILES = 4
 csv_shuffle.SHUFFLE_MEMORY_BYTES = 16 * 1024**2
 csv_shuffle.OUTPUT_SHARD_BYTES = 4 * 1024**2
 known = csv_example_gen.schema_column_types(sys.argv[3])

@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+import resource
 import tempfile
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -31,15 +32,29 @@ from tfx_bsl.coders import example_coder
 
 from pipeline.components import csv_lines
 from pipeline.components.csv_lines import BadLine, find_bad_line
-from pipeline.components.csv_shuffle import SHUFFLE_SEED, WORKERS, write_shuffled
+from pipeline.components.csv_shuffle import (
+    SHUFFLE_MEMORY_BYTES,
+    SHUFFLE_SEED,
+    WORKERS,
+    write_shuffled,
+)
 
 # CSV bytes pyarrow parses per step (about 65k taxi rows). Memory in pass 2
 # holds up to `WORKERS + 1` such blocks with their serialized examples.
 BLOCK_BYTES = 8 * 1024**2
-# Bytes of CSV per spill file of pass 2 (at most `MAX_SHARDS` per split, so
-# few files are open at once): each is a uniformly random subset of its split.
+# Spill files of pass 2, each a uniformly random subset of its split: files
+# of `SHARD_BYTES` of CSV up to `MAX_SHARDS` per split; past that, more files
+# of up to `SPILL_CSV_BYTES`, so pass 3 shuffles each one in memory (examples
+# take about 4x the bytes of their CSV) instead of dealing it to pieces on
+# disk first, which reads and writes every example once more; past
+# `MAX_SPILL_FILES` per split (all are open at once), the files grow again
+# and pass 3 deals them, still in bounded memory.
 SHARD_BYTES = 4 * 1024**2
 MAX_SHARDS = 64
+SPILL_CSV_BYTES = SHUFFLE_MEMORY_BYTES // 5
+MAX_SPILL_FILES = 1024
+# Open files kept free for everything else of the process (Beam, TF, logs).
+SPARE_OPEN_FILES = 256
 # CsvExampleGen's types, in the order a column falls through them.
 INT, FLOAT, STRING = pa.int64(), pa.float64(), pa.binary()
 TYPE_ORDER = (INT, FLOAT, STRING)
@@ -95,7 +110,7 @@ def convert(
     ]
     csv_bytes = sum(fileio.stat(f).length for f in files)
     shares = np.diff(bucket_ends, prepend=0) / bucket_ends[-1]
-    shards = [max(1, min(MAX_SHARDS, int(-(-csv_bytes * s // SHARD_BYTES)))) for s in shares]
+    shards = open_files_for(spill_files(csv_bytes * share) for share in shares)
     with tempfile.TemporaryDirectory(prefix="csv_example_gen-") as spill_dir:
         try:
             counts, spilled_bytes = spill(
@@ -119,6 +134,31 @@ def convert(
                 spilled_bytes[split, : shards[split]].tolist(),
             )
     return counts
+
+
+def spill_files(split_csv_bytes: float) -> int:
+    """How many spill files pass 2 deals a split of `split_csv_bytes` of CSV to."""
+    files = -(-split_csv_bytes // SHARD_BYTES)
+    if files > MAX_SHARDS:
+        files = min(MAX_SPILL_FILES, max(MAX_SHARDS, -(-split_csv_bytes // SPILL_CSV_BYTES)))
+    return max(1, int(files))
+
+
+def open_files_for(shards: Iterable[int]) -> list[int]:
+    """`shards` (spill files per split), fewer in proportion when this process
+    may not open them all at once: the soft limit on open files is first
+    raised towards the hard one (often 1024 soft, far more hard)."""
+    shards = list(shards)
+    wanted = sum(shards) + SPARE_OPEN_FILES
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        raised = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+        soft = raised
+    if soft == resource.RLIM_INFINITY or soft >= wanted:
+        return shards
+    room = max(len(shards), soft - SPARE_OPEN_FILES)
+    return [max(1, n * room // sum(shards)) for n in shards]
 
 
 def read_blocks(
@@ -244,16 +284,17 @@ def spill(
         return records, split_of, shard_of
 
     counts = np.zeros(len(shards), dtype=np.int64)
-    spilled_bytes = np.zeros((len(shards), MAX_SHARDS), dtype=np.int64)
+    width = max(shards)  # key of a (split, shard): split * width + shard
+    spilled_bytes = np.zeros((len(shards), width), dtype=np.int64)
     try:
         blocks = enumerate(read_blocks(files, column_names))
         for records, split_of, shard_of in _bounded_map(prepare, blocks, WORKERS):
             order = np.lexsort((shard_of, split_of))
             grouped = records.take(pa.array(order))
-            keys = split_of[order] * MAX_SHARDS + shard_of[order]
+            keys = split_of[order] * width + shard_of[order]
             bounds = np.flatnonzero(np.diff(keys)) + 1
             for start, end in zip(np.r_[0, bounds], np.r_[bounds, len(keys)], strict=True):
-                split, k = divmod(int(keys[start]), MAX_SHARDS)
+                split, k = divmod(int(keys[start]), width)
                 writers[split, k].write_batch(
                     pa.record_batch([grouped.slice(start, end - start)], schema=schema)
                 )

@@ -38,9 +38,10 @@ on (the conversion is in `csv_columns.py`), streaming the CSV in blocks of
    uniform sample of it: the Trainer and FeatureSelection read only a prefix.
 
 Memory holds a few blocks in pass 2 and, in pass 3, at most 64 MiB of
-examples per worker, whatever the input size: spilled shards stay few (up
-to `MAX_SHARDS` per split) and output shards stay small (their count follows
-the input size), which is also the grain of a sample (sampling.py).
+examples per worker, whatever the input size: spilled shards are sized to
+be shuffled in memory (their count follows the input size, up to
+`MAX_SPILL_FILES` per split) and output shards stay small, which is also the
+grain of a sample (sampling.py).
 
 This executor is for Beam's direct runner on one machine. With a distributed
 runner (Dataflow, Flink, Spark, portable...) in the Beam flags, and for

@@ -3,8 +3,9 @@ a uniformly random subset of its split, written as gzipped TFRecord shards in
 a seeded random order, in memory bounded whatever the input size.
 
 A spilled file up to `SHUFFLE_MEMORY_BYTES` of serialized examples is
-shuffled in memory and cut into shards. A larger one (past ~1.5 GiB of CSV in
-a split, since pass 2 keeps at most 64 spilled files per split) is first dealt
+shuffled in memory and cut into shards; pass 2 sizes its spill files so that
+they fit (csv_columns.py). A larger one (past ~12 GiB of CSV in a split, when
+pass 2 reaches its cap of open spill files per split) is first dealt
 row by row to a random shard-sized file on disk, and each of those is
 shuffled alone: dealing each row to an independent random piece, then
 shuffling each piece, puts the rows in a uniformly random order across the

@@ -21,7 +21,8 @@ def test_the_first_line_of_the_message_or_the_class_when_there_is_none():
 def test_no_module_defines_its_own_first_line_helper():
     copies, helper = [], ROOT / "metadata" / "errors.py"
     for path in sorted(ROOT.rglob("*.py")):
-        if path.relative_to(ROOT).parts[0] in (".venv", "tests") or path == helper:
+        top = path.relative_to(ROOT).parts[0]
+        if top.startswith(".") or top == "tests" or path == helper:  # venvs, tests
             continue
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.FunctionDef) and "first_line" in node.name:

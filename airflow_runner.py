@@ -19,9 +19,16 @@ variables of the same name, else local_runner.py's defaults:
                                            this URL; write its secret part as ${ENV_VAR}
 
 Relative paths are taken from this repository's folder: Airflow's working
-directory is not the repository's. The settings are read and checked by the
-same code as the local runner's flags, so a bad setting shows as this DAG's
-import error with the runner's one-line message.
+directory is not the repository's. The settings are read by the same code as
+the local runner's flags, so a malformed setting (e.g. a number that is not
+one) shows as this DAG's import error with the runner's one-line message.
+
+Airflow parses this file every `min_file_process_interval` (30 s by default),
+within `dagbag_import_timeout`: parsing only builds the DAG (it lists the data
+folder but opens no file, socket or ML Metadata store). The checks a local run
+makes before it starts (readable CSV, a schema, a writable output folder, a
+reachable MySQL store) run when the DAG's first tasks start (`before_task`), and
+fail them with the same one-line message.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ ROOT = Path(__file__).resolve().parent  # the repository, also when linked from 
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from airflow.exceptions import AirflowFailException  # noqa: E402
 from airflow.models import Variable  # noqa: E402
 from tfx.orchestration.airflow.airflow_dag_runner import (  # noqa: E402
     AirflowDagRunner,
@@ -42,7 +50,8 @@ from tfx.orchestration.airflow.airflow_dag_runner import (  # noqa: E402
 )
 
 import local_runner  # noqa: E402
-from local import run  # noqa: E402
+from pipeline import preflight, run_config  # noqa: E402
+from pipeline.components.tfx_patches import skip_tfx_sdist_for_direct_runner  # noqa: E402
 from pipeline.pipeline import create_pipeline  # noqa: E402
 
 # Airflow Variable / environment variable -> local_runner.py flag.
@@ -94,18 +103,37 @@ def notify_on_result(context: dict) -> None:
                           store.location(args.output_dir, args.metadata_mysql))
 
 
-def build_dag():
-    """The Airflow DAG of `create_pipeline` for the current settings."""
-    config = run.config_from_args(local_runner.parse_args(runner_argv()))
+def before_task(context: dict) -> None:
+    """Airflow's pre-execute hook of every task, in the process that runs the task.
+
+    The DAG's first tasks (those with no upstream task) check the input and
+    output first: a run with unusable settings fails there, in one line, and
+    nothing downstream runs. Each task then prepares TFX for this process.
+    """
+    args = local_runner.parse_args(runner_argv())
+    if not context["task"].upstream_task_ids:
+        try:
+            run_config.checked_config(args)
+        except preflight.InputError as error:  # bad input: no retry helps
+            raise AirflowFailException(f"error: {error}") from None
+    config = run_config.dag_config(args)
     if not any(a.startswith("--runner") for a in config.beam_pipeline_args):
-        run.skip_tfx_sdist_for_direct_runner()
+        skip_tfx_sdist_for_direct_runner()
+
+
+def build_dag():
+    """The Airflow DAG of `create_pipeline` for the current settings; reads no file."""
+    config = run_config.dag_config(local_runner.parse_args(runner_argv()))
     dag_config = {
         "schedule": setting(SCHEDULE),
         "start_date": START_DATE,
         "catchup": False,
         "max_active_runs": 1,  # two runs at once would race on the same output folder
         "on_success_callback": notify_on_result,
-        "default_args": {"on_failure_callback": notify_on_result},  # the failing task's error
+        "default_args": {
+            "on_failure_callback": notify_on_result,  # the failing task's error
+            "pre_execute": before_task,
+        },
     }
     return AirflowDagRunner(AirflowPipelineConfig(airflow_dag_config=dag_config)).run(
         create_pipeline(config)

@@ -1,7 +1,7 @@
 """Where a CSV file breaks: the line of its first row that is not as wide as
 its header, or that is not UTF-8 text.
 
-The preflight (local/preflight.py) reads the head of every file row by row
+The preflight (pipeline/preflight.py) reads the head of every file row by row
 and names a bad row by its line; the streaming CsvExampleGen
 (csv_columns.py) reads whole blocks with pyarrow, whose errors name no line.
 Both give the same message, from here: when a block fails to parse, the file

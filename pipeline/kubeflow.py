@@ -8,16 +8,14 @@ cluster would only reject later, turn them into a `PipelineConfig`
 PipelineSpec whose every component runs in the pipeline image built by
 `Dockerfile`. Submitting the spec is in `pipeline/kubeflow_submit.py`.
 
-TFX and the pipeline's components are imported inside the functions: the
-executor containers import this module (through `kubeflow_runner`) only to
-find custom artifact classes.
+TFX and the pipeline's components are imported inside the functions:
+`kubeflow_runner.py --help` answers without loading them.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import os
 import re
 import shlex
@@ -42,17 +40,11 @@ _DEPENDENCY_FLAGS = ("--sdk_container_image", "--worker_harness_container_image"
                      "--extra_package", "--extra_packages", "--setup_file", "--requirements_file")
 DEFAULT_OUTPUT_DIR = "build"
 
-# Custom artifact types of the pipeline, by class name. Kubeflow V2 records a
-# custom type under a one-dot title "<module>.<Class>", and the executor
-# container imports the class by that title. Ours live deeper (pipeline.components.gate,
-# ...), so the spec names them as `kubeflow_runner.<Class>`: that module's
-# `__getattr__` resolves them with `artifact_class`. Compiling a pipeline with a
-# custom type missing here fails and says so.
-KFP_ARTIFACT_TYPES = {
-    "FeatureSelection": "pipeline.components.feature_selection.FeatureSelection",
-    "ValidatedStatistics": "pipeline.components.gate.ValidatedStatistics",
-}
-TITLE_MODULE = "kubeflow_runner"
+# Kubeflow V2 records a custom artifact type under a one-dot title "<module>.<Class>",
+# and the executor container imports the class by that title: every custom type of
+# the pipeline is defined in this one top-level module, which compiled specs name.
+# Specs compiled before it existed name `kubeflow_runner.<Class>` (still resolved there).
+TITLE_MODULE = "artifact_types"
 
 _PIPELINE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,127}")
 _URI = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s]+")
@@ -62,14 +54,6 @@ SUPPORTED_STORAGE = ("gs://",)
 
 class DeployError(Exception):
     """Compiling or submitting cannot go on; the message is one readable line."""
-
-
-def artifact_class(name: str) -> type:
-    """The custom artifact class titled `<TITLE_MODULE>.<name>` in a compiled spec."""
-    if name not in KFP_ARTIFACT_TYPES:
-        raise AttributeError(f"module {TITLE_MODULE!r} has no attribute {name!r}")
-    module, _, class_name = KFP_ARTIFACT_TYPES[name].rpartition(".")
-    return getattr(importlib.import_module(module), class_name)
 
 
 # --------------------------------------------------------------------------- settings
@@ -264,22 +248,21 @@ def custom_artifact_types(nodes: Iterable[Any]) -> set[type]:
 
 @contextlib.contextmanager
 def kfp_artifact_titles(nodes: Iterable[Any]) -> Iterator[None]:
-    """Compile the custom artifact types of `nodes` under `kubeflow_runner.<Class>` titles.
+    """Compile the custom artifact types of `nodes` under `artifact_types.<Class>` titles.
 
-    Fails, before changing anything, on a custom type KFP_ARTIFACT_TYPES does
-    not name: the container could not import it. The change itself, and why
+    Fails, before changing anything, on a custom type defined elsewhere: the
+    title would name a module a later change may move. The change itself, and why
     it is needed, is `tfx_patches.kfp_artifact_titles`.
     """
     titles = {}
     for artifact_type in custom_artifact_types(nodes):
         path = f"{artifact_type.__module__}.{artifact_type.__qualname__}"
-        if KFP_ARTIFACT_TYPES.get(artifact_type.__name__) != path:
+        if path != f"{TITLE_MODULE}.{artifact_type.__name__}":
             raise DeployError(
-                f"artifact type {path} has no Kubeflow title: add "
-                f"'{artifact_type.__name__}': '{path}' to KFP_ARTIFACT_TYPES in "
-                "pipeline/kubeflow.py"
+                f"artifact type {path} has no Kubeflow title: define it in {TITLE_MODULE}/ "
+                "(the one module compiled specs name) and import it from there"
             )
-        titles[artifact_type] = f"{TITLE_MODULE}.{artifact_type.__name__}"
+        titles[artifact_type] = path
     with tfx_patches.kfp_artifact_titles(titles):
         yield
 

@@ -31,6 +31,7 @@ import numpy as np
 
 from metadata import store as pipeline_store
 from metadata.store import MetadataConnectionError
+from options import declared as options_declared
 
 MONITORING_DIR = "monitoring"
 CHECKS_DIR = "checks"
@@ -68,7 +69,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--id-column", default="trip_id",
                         help="with --as-span: the id logged with each request and the labels' "
                              "id column (default: %(default)s)")
-    pipeline_store.add_cli_option(parser)
+    options_declared.add_metadata_option(parser)
     args = parser.parse_args(argv)
     if args.as_span and not args.labels:
         parser.error("--as-span needs --labels CSV")
@@ -134,7 +135,7 @@ def _inputs(args: argparse.Namespace):
     if not os.path.isfile(args.schema):
         raise CheckInputError(f"schema not found: {args.schema}")
     schema = tfdv.load_schema_text(args.schema)
-    where = pipeline_store.location_from_args(args)
+    where = options_declared.metadata_location(args)
     try:
         graph = MetadataGraph(where)
     except FileNotFoundError as error:

@@ -61,16 +61,16 @@ def failure_text(error: BaseException) -> str:
 
     A validation-gate failure lists every feature and what is wrong with it;
     a bad row found by ExampleGen is named as the preflight names one; anything
-    else is reduced to its first line (the full traceback is in the log).
+    else is reduced to its first line (the full traceback is in the log). The
+    kind of failure is told by its type: TFX runs the executors of a local run
+    in this process and lets their exceptions through unchanged.
     """
     from pipeline.components.csv_lines import BadLine
-    from pipeline.components.gate import GATE_FIRST_LINE, DataValidationError  # loads TensorFlow
 
     if isinstance(error, SystemExit):
         return f"error: a component exited with status {error.code} (the log says why)"
-    text = str(error).strip()
-    lines = text.splitlines() or [""]
-    if isinstance(error, DataValidationError) or lines[0].startswith(GATE_FIRST_LINE):
+    lines = str(error).strip().splitlines() or [""]
+    if is_gate_refusal(error):
         return "\n".join([*lines[1:], f"error: {lines[0].rstrip(':')}"])
     if isinstance(error, BadLine):
         return f"error: {lines[0]}"
@@ -79,9 +79,9 @@ def failure_text(error: BaseException) -> str:
 
 def is_gate_refusal(error: BaseException) -> bool:
     """Whether the run stopped because the validation gate refused the data."""
-    from pipeline.components.gate import GATE_FIRST_LINE, DataValidationError
+    from pipeline.components.gate import DataValidationError  # loads TensorFlow
 
-    return isinstance(error, DataValidationError) or str(error).strip().startswith(GATE_FIRST_LINE)
+    return isinstance(error, DataValidationError)
 
 
 def report_after_refusal(output_dir: str, log_path: str | None) -> None:

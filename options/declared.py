@@ -66,6 +66,13 @@ VERBOSE = Option("--verbose", "show TensorFlow, Beam and absl output on the term
 LOCAL = (DATA_ROOT, OUTPUT_DIR, SCHEMA, TRAIN_STEPS, EVAL_STEPS, SAMPLE_ROWS, NO_CACHE, BEAM_ARG,
          ALLOW_ANOMALY, FROM_NODE, TO_NODE, PUSH_AS, SERVING_SETTLE_SECONDS, METADATA_MYSQL,
          NOTIFY_WEBHOOK, VERBOSE)
+# The Luigi runner's own, after the local runner's.
+LUIGI = (
+    Option("--workers", "Luigi workers, i.e. nodes run at once (default: %(default)s; more "
+           "than one needs --metadata-mysql)", type=int),
+    Option("--scheduler-url", "a central Luigi scheduler (luigid), e.g. http://localhost:8082/ "
+           "(default: Luigi's local scheduler in this process)", metavar="URL"),
+)
 # What the Airflow DAG file reads as TAXI_<NAME> (an Airflow Variable, else the environment).
 AIRFLOW = (DATA_ROOT, OUTPUT_DIR, SCHEMA, TRAIN_STEPS, EVAL_STEPS, SAMPLE_ROWS, METADATA_MYSQL,
            NOTIFY_WEBHOOK)

@@ -48,14 +48,22 @@ print(json.dumps({
 # Parse the DAG file as the scheduler does, recording what the parse touches
 # (Python's audit events): file opens, new folders, deletions, sockets, SQLite.
 PARSE_SCRIPT = """
-import json, sys
+import json, os, sys
 touched = []
 WATCHED = {"open", "os.mkdir", "os.remove", "os.rename", "os.rmdir", "socket.connect",
            "sqlite3.connect"}
 
+def text(value):
+    if isinstance(value, (str, int)) or value is None:
+        return value
+    try:
+        return os.fsdecode(value)  # a Path or bytes
+    except TypeError:
+        return repr(value)
+
 def record(event, args):
     if event in WATCHED:
-        touched.append([event, *(a if isinstance(a, (str, int)) else repr(a) for a in args[:3])])
+        touched.append([event, *(text(a) for a in args[:3])])
 
 sys.addaudithook(record)
 from airflow.models import DagBag
@@ -177,10 +185,11 @@ def test_parsing_the_dag_file_opens_no_data_output_socket_or_database(
     assert result.returncode == 0, result.stderr[-3000:]
     parsed = json.loads(result.stdout.strip().splitlines()[-1])
     assert parsed["import_errors"] == [] and parsed["loaded"]
-    data, airflow_db = str(DATA.resolve()), str(airflow.home / "airflow.db")
+    watched = (str(DATA), str(DATA.resolve()), str(output))
+    airflow_db = str(airflow.home / "airflow.db")
     writing = os.O_WRONLY | os.O_RDWR | os.O_CREAT
     touched = [event for event in parsed["touched"]
-               if event[0] != "open" or str(event[1]).startswith((data, str(output)))
+               if event[0] != "open" or str(event[1]).startswith(watched)
                or (isinstance(event[3], int) and event[3] & writing)]
     # Airflow Variables are read from Airflow's own database (the one exception).
     touched = [e for e in touched if not (e[0] == "sqlite3.connect" and e[1] == airflow_db)]

@@ -197,6 +197,20 @@ def test_parsing_the_dag_file_opens_no_data_output_socket_or_database(
     assert not output.exists()
 
 
+def test_a_malformed_setting_is_the_dags_import_error_naming_the_variable(airflow: Airflow):
+    result = subprocess.run(
+        [str(airflow.python), "-c", PARSE_SCRIPT, str(airflow.dags), DAG_ID],
+        capture_output=True, text=True, timeout=600, cwd=airflow.home,
+        env={**airflow.env, "TAXI_TRAIN_STEPS": "many"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    parsed = json.loads(result.stdout.strip().splitlines()[-1])
+    assert not parsed["loaded"]
+    (error,) = parsed["import_errors"]
+    assert error.strip().splitlines()[-1] == (
+        "ValueError: TAXI_TRAIN_STEPS: invalid int value: 'many'")
+
+
 def test_the_first_tasks_check_the_input_and_fail_in_one_line(airflow: Airflow, tmp_path: Path):
     """Unusable data fails the DAG's first tasks with the local runner's message; the DAG
     itself still loads, and nothing downstream runs."""

@@ -47,6 +47,9 @@ print(json.dumps({
 
 # Parse the DAG file as the scheduler does, recording what the parse touches
 # (Python's audit events): file opens, new folders, deletions, sockets, SQLite.
+# Airflow and the libraries it loads touch files of their own (its log folder,
+# temporary files); what the test watches is the pipeline's data and output
+# folders, any socket and any database but Airflow's.
 PARSE_SCRIPT = """
 import json, os, sys
 touched = []
@@ -186,13 +189,10 @@ def test_parsing_the_dag_file_opens_no_data_output_socket_or_database(
     parsed = json.loads(result.stdout.strip().splitlines()[-1])
     assert parsed["import_errors"] == [] and parsed["loaded"]
     watched = (str(DATA), str(DATA.resolve()), str(output))
-    airflow_db = str(airflow.home / "airflow.db")
-    writing = os.O_WRONLY | os.O_RDWR | os.O_CREAT
-    touched = [event for event in parsed["touched"]
-               if event[0] != "open" or str(event[1]).startswith(watched)
-               or (isinstance(event[3], int) and event[3] & writing)]
-    # Airflow Variables are read from Airflow's own database (the one exception).
-    touched = [e for e in touched if not (e[0] == "sqlite3.connect" and e[1] == airflow_db)]
+    touched = [event for event in parsed["touched"] if str(event[1]).startswith(watched)
+               or event[0] == "socket.connect"
+               # Airflow Variables are read from Airflow's own database, the one it may open.
+               or (event[0] == "sqlite3.connect" and event[1] != str(airflow.home / "airflow.db"))]
     assert touched == []
     assert not output.exists()
 

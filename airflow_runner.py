@@ -111,7 +111,7 @@ def before_task(context: dict) -> None:
         try:
             run_config.checked_config(args)
         except preflight.InputError as error:  # bad input: no retry helps
-            raise AirflowFailException(f"error: {error}") from None
+            raise AirflowFailException(str(error)) from None
     config = run_config.dag_config(args)
     if not any(a.startswith("--runner") for a in config.beam_pipeline_args):
         skip_tfx_sdist_for_direct_runner()

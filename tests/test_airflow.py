@@ -215,11 +215,12 @@ def test_the_first_tasks_check_the_input_and_fail_in_one_line(airflow: Airflow, 
     """Unusable data fails the DAG's first tasks with the local runner's message; the DAG
     itself still loads, and nothing downstream runs."""
     missing = tmp_path / "no-such-folder"
-    run = airflow.dags_test("2023-06-01", TAXI_DATA_ROOT=str(missing))
+    run = airflow.dags_test("2024-02-01", TAXI_DATA_ROOT=str(missing))
     roots = {task for task, upstream in expected_tasks().items() if not upstream}
     assert {run.states[t] for t in roots} == {"failed"}, run.states
     assert {run.states[t] for t in set(run.states) - roots} == {"upstream_failed"}, run.states
-    assert f"error: data folder not found: {missing}" in run.output, run.output[-3000:]
+    assert f"AirflowFailException: data folder not found: {missing}\n" in run.output, (
+        run.output[-3000:])
 
 
 @pytest.fixture(scope="module")

@@ -24,8 +24,10 @@ the local runner's flags, so a malformed setting (e.g. a number that is not
 one) shows as this DAG's import error, one line naming the variable.
 
 Airflow parses this file every `min_file_process_interval` (30 s by default),
-within `dagbag_import_timeout`: parsing only builds the DAG (it lists the data
-folder but opens no file, socket or ML Metadata store). The checks a local run
+within `dagbag_import_timeout`: parsing only builds the DAG. It reads the
+settings (Airflow Variables come from Airflow's own database), lists the data
+folder and reads the schema (its digest is part of the DAG), but opens no data
+file, writes nothing and connects to no ML Metadata store. The checks a local run
 makes before it starts (readable CSV, a schema, a writable output folder, a
 reachable MySQL store) run when the DAG's first tasks start (`before_task`), and
 fail them with the same one-line message.

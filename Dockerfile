@@ -14,14 +14,18 @@ COPY requirements.lock ./
 RUN python -m pip install --no-cache-dir --no-deps -r requirements.lock
 
 # What the compiled spec names: models.* (preprocessing_fn, run_fn),
-# pipeline.components.* (custom components and artifact types), kubeflow_runner
-# (the CLI that compiled it), serving (the Pusher's serving check), metadata
-# (the record names components share with readers) and the curated schema
+# pipeline.components.* (custom components), artifact_types (custom artifact
+# types), kubeflow_runner (the CLI that compiled it; it resolves the artifact
+# titles of specs compiled before artifact_types), serving (the Pusher's serving
+# check), metadata (the record names components share with readers), options
+# (the options the modules with a command line declare) and the curated schema
 # (ImportSchemaGen).
 COPY schema/ schema/
 COPY models/ models/
+COPY artifact_types/ artifact_types/
 COPY pipeline/ pipeline/
 COPY metadata/ metadata/
+COPY options/ options/
 COPY serving/ serving/
 COPY kubeflow_runner.py ./
 # The node runner every one-task-per-node orchestrator (Azure ML) runs in this image,

@@ -8,10 +8,11 @@ The same `create_pipeline(...)` as the local run is compiled by TFX's
 KubeflowV2DagRunner into a YAML PipelineSpec (build/chicago-taxi.yaml by
 default). Every component runs in the pipeline image built by `Dockerfile`,
 which must therefore contain the code the spec names by dotted path
-(`models.*`, `pipeline.*`, and this module for the custom artifact types'
-titles). Every option can also come from an environment variable; `--help`
-lists both. The work is done in pipeline/kubeflow.py (settings, compiling)
-and pipeline/kubeflow_submit.py (submitting).
+(`models.*`, `pipeline.*`, and `artifact_types` for the custom artifact
+types; this module still resolves the titles of specs compiled before it).
+Every option can also come from an environment variable; `--help` lists both.
+The work is done in pipeline/kubeflow.py (settings, compiling) and
+pipeline/kubeflow_submit.py (submitting).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 
 from metadata.errors import first_line
 from pipeline import kubeflow
@@ -32,8 +34,19 @@ from pipeline.kubeflow_submit import (
 
 
 def __getattr__(name: str) -> type:
-    """`kubeflow_runner.<Class>`: the custom artifact titles in the compiled spec."""
-    return kubeflow.artifact_class(name)
+    """`kubeflow_runner.<Class>`: the artifact titles of specs compiled before `artifact_types`.
+
+    Deprecated: specs compiled now name `artifact_types.<Class>`; this keeps
+    older specs running in a new image until they are compiled again.
+    """
+    import artifact_types
+
+    if name not in artifact_types.__all__:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    warnings.warn(f"{__name__}.{name} is the title of a spec compiled before "
+                  f"artifact_types; compile it again to name artifact_types.{name}",
+                  DeprecationWarning, stacklevel=2)
+    return getattr(artifact_types, name)
 
 
 def deploy(args: argparse.Namespace) -> None:

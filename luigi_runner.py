@@ -11,6 +11,8 @@ import sys
 import time
 
 import local_runner
+from options import declared
+from options.option import add_options
 
 
 def build_parser():
@@ -18,12 +20,7 @@ def build_parser():
         "Run the Chicago Taxi TFX pipeline on Luigi: one Luigi task per TFX node, each "
         "run by TFX's portable launcher in its own process."
     )
-    parser.add_argument("--workers", type=int, default=1,
-                        help="Luigi workers, i.e. nodes run at once (default: 1; more than one "
-                             "needs --metadata-mysql)")
-    parser.add_argument("--scheduler-url", default=None, metavar="URL",
-                        help="a central Luigi scheduler (luigid), e.g. http://localhost:8082/ "
-                             "(default: Luigi's local scheduler in this process)")
+    add_options(parser, declared.LUIGI, {"workers": 1})
     return parser
 
 

@@ -111,10 +111,10 @@ def run_pipeline(data_root: Path, output_dir: Path, log: Path, overrides: dict) 
 
 def run_with_overrides(overrides: dict, runner_args: list[str]) -> int:
     """local_runner.py with some PipelineConfig settings replaced (benchmark only)."""
-    from local import run
+    from pipeline import run_config
     from pipeline.configs import PipelineConfig
 
-    build = run.config_from_args
+    build = run_config.checked_config
 
     def patched(args) -> PipelineConfig:
         config = build(args)
@@ -122,7 +122,7 @@ def run_with_overrides(overrides: dict, runner_args: list[str]) -> int:
             config = replace(config, split_buckets=tuple(overrides["split_buckets"]))
         return config
 
-    run.config_from_args = patched
+    run_config.checked_config = patched
     if "drop_candidate" in overrides:
         # Not a candidate, so neither selected nor a model input (Transform runs in
         # this process: the direct runner's in-memory mode on this data). A

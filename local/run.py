@@ -4,45 +4,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import sys
 import time
 
-from local import preflight, progress
+from local import progress
 from local.lock import RunLockedError, run_lock
-from metadata import store
+from pipeline import preflight, run_config
 from pipeline.components.tfx_patches import skip_tfx_sdist_for_direct_runner
-from pipeline.configs import PipelineConfig, default_beam_args
-
-
-def config_from_args(args: argparse.Namespace) -> PipelineConfig:
-    """The run's configuration, once its input and output pass the preflight checks."""
-    files, _ = preflight.check_data(args.data_root)
-    preflight.check_schema(args.schema)
-    metadata_mysql = getattr(args, "metadata_mysql", None)
-    if metadata_mysql:  # a bad spec or an unreachable server stops the run before it writes
-        try:
-            store.check_reachable(store.location(args.output_dir, metadata_mysql))
-        except (ValueError, store.MetadataConnectionError) as error:
-            raise preflight.InputError(str(error)) from None
-    preflight.check_output_dir(args.output_dir)
-    input_bytes = sum(path.stat().st_size for path in files)
-    beam_args = args.beam_arg or default_beam_args(input_bytes)
-    return PipelineConfig(
-        input_pattern=preflight.input_pattern(args.data_root),
-        allowed_anomalies=tuple(args.allow_anomaly),
-        data_root=os.path.abspath(args.data_root),
-        output_dir=os.path.abspath(args.output_dir),
-        schema_path=os.path.abspath(args.schema),
-        train_steps=args.train_steps,
-        eval_steps=args.eval_steps,
-        sample_rows=args.sample_rows,
-        enable_cache=not args.no_cache,
-        beam_pipeline_args=tuple(beam_args),
-        metadata_mysql=metadata_mysql,
-        push_as=args.push_as,
-        serving_settle_seconds=args.serving_settle_seconds,
-    )
 
 
 def format_summary(summary, total_seconds: float) -> str:
@@ -93,16 +61,16 @@ def failure_text(error: BaseException) -> str:
 
     A validation-gate failure lists every feature and what is wrong with it;
     a bad row found by ExampleGen is named as the preflight names one; anything
-    else is reduced to its first line (the full traceback is in the log).
+    else is reduced to its first line (the full traceback is in the log). The
+    kind of failure is told by its type: TFX runs the executors of a local run
+    in this process and lets their exceptions through unchanged.
     """
     from pipeline.components.csv_lines import BadLine
-    from pipeline.components.gate import GATE_FIRST_LINE, DataValidationError  # loads TensorFlow
 
     if isinstance(error, SystemExit):
         return f"error: a component exited with status {error.code} (the log says why)"
-    text = str(error).strip()
-    lines = text.splitlines() or [""]
-    if isinstance(error, DataValidationError) or lines[0].startswith(GATE_FIRST_LINE):
+    lines = str(error).strip().splitlines() or [""]
+    if is_gate_refusal(error):
         return "\n".join([*lines[1:], f"error: {lines[0].rstrip(':')}"])
     if isinstance(error, BadLine):
         return f"error: {lines[0]}"
@@ -111,9 +79,9 @@ def failure_text(error: BaseException) -> str:
 
 def is_gate_refusal(error: BaseException) -> bool:
     """Whether the run stopped because the validation gate refused the data."""
-    from pipeline.components.gate import GATE_FIRST_LINE, DataValidationError
+    from pipeline.components.gate import DataValidationError  # loads TensorFlow
 
-    return isinstance(error, DataValidationError) or str(error).strip().startswith(GATE_FIRST_LINE)
+    return isinstance(error, DataValidationError)
 
 
 def report_after_refusal(output_dir: str, log_path: str | None) -> None:
@@ -182,7 +150,7 @@ def run_locally(args: argparse.Namespace, started: float) -> int:
     log_path = config = None
     stack = contextlib.ExitStack()
     try:
-        config = config_from_args(args)
+        config = run_config.checked_config(args)
         stack.enter_context(run_lock(config.output_dir))
         if not args.verbose:
             log_path = progress.new_log_path(config.output_dir)

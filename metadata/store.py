@@ -15,7 +15,6 @@ A "location" is what callers pass around: a SQLite path (str) or a MySQL
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import re
@@ -166,19 +165,3 @@ def check_reachable(where: Location) -> None:
     """Fail early, before a run writes anything, when a MySQL store cannot be opened."""
     if not isinstance(where, str):
         open_store(where)
-
-
-def add_cli_option(parser: argparse.ArgumentParser) -> None:
-    """`--metadata-mysql HOST:PORT/DB`, on every command that opens ML Metadata."""
-    parser.add_argument(
-        "--metadata-mysql", default=None, metavar="HOST:PORT/DB",
-        help=f"keep ML Metadata in this MySQL/MariaDB database instead of "
-             f"<output-dir>/{SQLITE_FILENAME}; user and password from ${USER_ENV} "
-             f"(default {DEFAULT_USER}) and ${PASSWORD_ENV}; TLS with the CA file "
-             f"${SSL_CA_ENV}",
-    )
-
-
-def location_from_args(args: argparse.Namespace) -> Location:
-    """The store named by `--output-dir` / `--metadata-mysql`; ValueError on a malformed spec."""
-    return location(args.output_dir, getattr(args, "metadata_mysql", None))

@@ -32,6 +32,7 @@ import numpy as np
 from metadata import store as pipeline_store
 from metadata.errors import first_line
 from metadata.store import MetadataConnectionError
+from options import declared as options_declared
 from serving.examples import DEFAULT_SCHEMA
 
 MONITORING_DIR = "monitoring"
@@ -69,7 +70,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--id-column", default="trip_id",
                         help="with --as-span: the id logged with each request and the labels' "
                              "id column (default: %(default)s)")
-    pipeline_store.add_cli_option(parser)
+    options_declared.add_metadata_option(parser)
     args = parser.parse_args(argv)
     if args.as_span and not args.labels:
         parser.error("--as-span needs --labels CSV")
@@ -135,7 +136,7 @@ def _inputs(args: argparse.Namespace):
     if not os.path.isfile(args.schema):
         raise CheckInputError(f"schema not found: {args.schema}")
     schema = tfdv.load_schema_text(args.schema)
-    where = pipeline_store.location_from_args(args)
+    where = options_declared.metadata_location(args)
     try:
         graph = MetadataGraph(where)
     except FileNotFoundError as error:

@@ -18,6 +18,8 @@ import sys
 from dataclasses import asdict
 
 from metadata import store
+from options import declared
+from options.option import add_options, config_defaults
 from orchestrators import ir as ir_file
 from orchestrators.azureml_job import JobSettings
 from pipeline.configs import PipelineConfig
@@ -69,12 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
                            "image holds at --image-project-dir (default: %(default)s)")
     comp.add_argument("--image-project-dir", default=IMAGE_PROJECT_DIR,
                       help="where the image holds this project (default: %(default)s)")
-    comp.add_argument("--train-steps", type=int, default=defaults.train_steps)
-    comp.add_argument("--eval-steps", type=int, default=defaults.eval_steps)
-    comp.add_argument("--beam-arg", action="append", default=None, metavar="FLAG",
-                      help="a Beam flag for every Beam component (default: "
-                           + " ".join(DEFAULT_BEAM_ARGS) + ")")
-    comp.add_argument("--experiment", default="chicago-taxi")
+    shared = (declared.TRAIN_STEPS, declared.EVAL_STEPS,
+              declared.BEAM_ARG.but(help="a Beam flag for every Beam component, repeatable "
+                                    "(default: " + " ".join(DEFAULT_BEAM_ARGS) + ")"),
+              declared.EXPERIMENT.but(help="Azure ML experiment (default: %(default)s)"))
+    add_options(comp, shared, {**config_defaults(shared, defaults),
+                               declared.EXPERIMENT.name: "chicago-taxi"})
     comp.add_argument("--out", default=os.path.join("build", "azureml"),
                       help="folder for job.yaml, pipeline.pb and plan.json (default: %(default)s)")
     send = commands.add_parser("submit", help="submit a compiled job (DefaultAzureCredential)")

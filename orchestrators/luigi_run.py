@@ -34,13 +34,14 @@ import time
 import luigi
 from luigi.execution_summary import LuigiStatusCode
 
-from local import preflight, progress
+from local import progress
 from local.lock import RunLockedError, run_lock
-from local.run import config_from_args, format_summary, report_after_refusal
+from local.run import format_summary, report_after_refusal
 from metadata import names, store
 from metadata.errors import first_line
 from orchestrators import ir as ir_file
 from orchestrators.node_runner import recorded_outcome
+from pipeline import preflight, run_config
 from pipeline.configs import config_to_json
 
 RUNS_DIR = "luigi"
@@ -170,7 +171,7 @@ def run_with_luigi(args: argparse.Namespace, started: float) -> int:
     global _printer, _order
     log_path = None
     try:
-        config = config_from_args(args)
+        config = run_config.checked_config(args)
         if args.workers > 1 and not config.metadata_mysql:
             raise preflight.InputError(
                 f"--workers {args.workers} needs --metadata-mysql: ML Metadata in SQLite "

@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass
 
 from metadata import names, store
 from metadata.graph import MetadataGraph, NotRecordedError
+from options import declared as options_declared
 
 OUTCOME_FILE = "outcome.json"
 _OK_STATES = ("ran", "cached")
@@ -198,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     run_id.add_argument("--run-id-env", metavar="VAR",
                         help="read the run id from this environment variable (e.g. Azure ML's "
                              "AZUREML_ROOT_RUN_ID, the pipeline job's id)")
-    store.add_cli_option(parser)
+    options_declared.add_metadata_option(parser)
     parser.add_argument("--artifacts-mount", metavar="PATH",
                         help="where this task's orchestrator mounted the artifact folder; "
                              "linked at the output folder the pipeline was compiled for, so "

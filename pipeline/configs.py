@@ -138,8 +138,12 @@ class PipelineConfig:
         return self.pipeline_root_path or os.path.join(self.output_dir, "pipeline_root")
 
     @property
-    def metadata_path(self) -> str:
-        return os.path.join(self.output_dir, "metadata.sqlite")
+    def metadata_path(self) -> str | None:
+        """The SQLite file ML Metadata is kept in; None when it is not one: MySQL
+        (`metadata_mysql`) or the cluster's own store (`local_metadata` False)."""
+        if self.metadata_mysql or not self.local_metadata:
+            return None
+        return self.metadata_location
 
     @property
     def metadata_location(self):

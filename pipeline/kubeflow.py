@@ -8,22 +8,21 @@ cluster would only reject later, turn them into a `PipelineConfig`
 PipelineSpec whose every component runs in the pipeline image built by
 `Dockerfile`. Submitting the spec is in `pipeline/kubeflow_submit.py`.
 
-TFX and the pipeline's components are imported inside the functions: the
-executor containers import this module (through `kubeflow_runner`) only to
-find custom artifact classes.
+TFX and the pipeline's components are imported inside the functions:
+`kubeflow_runner.py --help` answers without loading them.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import os
 import re
-import shlex
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from options import declared
+from options.option import add_options, config_defaults
 from pipeline.components import tfx_patches
 from pipeline.configs import PipelineConfig
 
@@ -42,17 +41,11 @@ _DEPENDENCY_FLAGS = ("--sdk_container_image", "--worker_harness_container_image"
                      "--extra_package", "--extra_packages", "--setup_file", "--requirements_file")
 DEFAULT_OUTPUT_DIR = "build"
 
-# Custom artifact types of the pipeline, by class name. Kubeflow V2 records a
-# custom type under a one-dot title "<module>.<Class>", and the executor
-# container imports the class by that title. Ours live deeper (pipeline.components.gate,
-# ...), so the spec names them as `kubeflow_runner.<Class>`: that module's
-# `__getattr__` resolves them with `artifact_class`. Compiling a pipeline with a
-# custom type missing here fails and says so.
-KFP_ARTIFACT_TYPES = {
-    "FeatureSelection": "pipeline.components.feature_selection.FeatureSelection",
-    "ValidatedStatistics": "pipeline.components.gate.ValidatedStatistics",
-}
-TITLE_MODULE = "kubeflow_runner"
+# Kubeflow V2 records a custom artifact type under a one-dot title "<module>.<Class>",
+# and the executor container imports the class by that title: every custom type of
+# the pipeline is defined in this one top-level module, which compiled specs name.
+# Specs compiled before it existed name `kubeflow_runner.<Class>` (still resolved there).
+TITLE_MODULE = "artifact_types"
 
 _PIPELINE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,127}")
 _URI = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s]+")
@@ -64,105 +57,66 @@ class DeployError(Exception):
     """Compiling or submitting cannot go on; the message is one readable line."""
 
 
-def artifact_class(name: str) -> type:
-    """The custom artifact class titled `<TITLE_MODULE>.<name>` in a compiled spec."""
-    if name not in KFP_ARTIFACT_TYPES:
-        raise AttributeError(f"module {TITLE_MODULE!r} has no attribute {name!r}")
-    module, _, class_name = KFP_ARTIFACT_TYPES[name].rpartition(".")
-    return getattr(importlib.import_module(module), class_name)
-
-
 # --------------------------------------------------------------------------- settings
 
 
-def _env_help(text: str, env: str) -> str:
-    return f"{text} [env {env}]"
+# Kubeflow's options (options/declared.py), by group, as `--help` shows them; where an
+# option means something else for a compiled spec than for a local run, the text says so.
+OPTION_GROUPS = {
+    "where things live": (
+        declared.PIPELINE_ROOT, declared.IMAGE,
+        declared.DATA_ROOT.but(help="object-storage folder of the CSV files "
+                               "(default: PIPELINE_ROOT/data)"),
+        declared.SERVING_BASE,
+        declared.SCHEMA.but(help="curated schema: a path inside the image or an "
+                            "object-storage URI (default: %(default)s)"),
+        declared.OUTPUT_DIR.but(help="local folder the spec is written to; the file is "
+                                "PIPELINE_NAME.yaml (default: %(default)s)"),
+    ),
+    "what runs": (
+        declared.PIPELINE_NAME,
+        declared.TRAIN_STEPS.but(help="default of the train_args pipeline parameter, which "
+                                 "each run may override (default: %(default)s)"),
+        declared.EVAL_STEPS.but(help="default of the eval_args pipeline parameter "
+                                "(default: %(default)s)"),
+        declared.BEAM_ARG.but(help="a Beam pipeline flag for the Beam-powered components "
+                              "(ExampleGen, StatisticsGen, Transform, Evaluator), repeatable "
+                              "(default: " + " ".join(DEFAULT_BEAM_ARGS) + "); "
+                              "--sdk_container_image=IMAGE is added unless a flag says how "
+                              "workers get their code"),
+        declared.ALLOW_ANOMALY.but(help=declared.ALLOW_ANOMALY.help + "; compiled into the "
+                                   "spec"),
+        declared.NO_CACHE,
+    ),
+    "submission (default: compile only)": (
+        declared.HOST, declared.TOKEN, declared.NAMESPACE, declared.EXPERIMENT,
+        declared.PROJECT, declared.REGION, declared.SERVICE_ACCOUNT,
+    ),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Every option, each with an environment variable as fallback."""
-    defaults = PipelineConfig()
-    env = os.environ.get
     parser = argparse.ArgumentParser(
         description="Compile the Chicago Taxi TFX pipeline to a Kubeflow Pipelines v2 spec "
         "(YAML) and optionally submit it to Kubeflow Pipelines or Vertex AI Pipelines.",
         epilog="Beam flags start with '--', so pass them as --beam-arg=--runner=DataflowRunner.",
     )
-    where = parser.add_argument_group("where things live")
-    where.add_argument("--pipeline-root", default=env("KFP_PIPELINE_ROOT"), help=_env_help(
-        "object-storage folder for every artifact, e.g. gs://BUCKET/root (required)",
-        "KFP_PIPELINE_ROOT"))
-    where.add_argument("--image", default=env("KFP_IMAGE"), help=_env_help(
-        "pipeline image every component runs in, e.g. REGISTRY/IMAGE:TAG, built from "
-        "Dockerfile (required)", "KFP_IMAGE"))
-    where.add_argument("--data-root", default=env("KFP_DATA_ROOT"), help=_env_help(
-        "object-storage folder of the CSV files (default: PIPELINE_ROOT/data)", "KFP_DATA_ROOT"))
-    where.add_argument("--serving-base", default=env("KFP_SERVING_BASE"), help=_env_help(
-        "TF Serving base path the blessed model is pushed to, one subfolder per version "
-        "(default: PIPELINE_ROOT/serving_model/chicago_taxi)", "KFP_SERVING_BASE"))
-    where.add_argument("--schema", default=env("KFP_SCHEMA", DEFAULT_SCHEMA), help=_env_help(
-        "curated schema: a path inside the image or an object-storage URI "
-        "(default: %(default)s)", "KFP_SCHEMA"))
-    where.add_argument("--output-dir", default=env("KFP_OUTPUT_DIR", DEFAULT_OUTPUT_DIR),
-                       help=_env_help("local folder the spec is written to; the file is "
-                                      "PIPELINE_NAME.yaml (default: %(default)s)",
-                                      "KFP_OUTPUT_DIR"))
-
-    run = parser.add_argument_group("what runs")
-    run.add_argument("--pipeline-name", default=env("KFP_PIPELINE_NAME", DEFAULT_PIPELINE_NAME),
-                     help=_env_help("pipeline name (default: %(default)s)", "KFP_PIPELINE_NAME"))
-    run.add_argument("--train-steps", type=int,
-                     default=env("KFP_TRAIN_STEPS", str(defaults.train_steps)),
-                     help=_env_help("default of the train_args pipeline parameter, which each "
-                                    "run may override (default: %(default)s)", "KFP_TRAIN_STEPS"))
-    run.add_argument("--eval-steps", type=int,
-                     default=env("KFP_EVAL_STEPS", str(defaults.eval_steps)),
-                     help=_env_help("default of the eval_args pipeline parameter "
-                                    "(default: %(default)s)", "KFP_EVAL_STEPS"))
-    run.add_argument("--beam-arg", action="append", metavar="FLAG",
-                     default=shlex.split(env("KFP_BEAM_ARGS", "")) or None,
-                     help=_env_help("a Beam pipeline flag for the Beam-powered components "
-                                    "(ExampleGen, StatisticsGen, Transform, Evaluator), "
-                                    "repeatable (default: " + " ".join(DEFAULT_BEAM_ARGS)
-                                    + "); --sdk_container_image=IMAGE is added unless a "
-                                    "flag says how workers get their code",
-                                    "KFP_BEAM_ARGS, space-separated"))
-    run.add_argument("--allow-anomaly", action="append", metavar="FEATURE[:TYPE]",
-                     default=shlex.split(env("KFP_ALLOW_ANOMALIES", "")),
-                     help=_env_help("let the validation gate pass this anomaly (a feature, or "
-                                    "feature:ANOMALY_TYPE as the gate prints it); repeatable; "
-                                    "compiled into the spec",
-                                    "KFP_ALLOW_ANOMALIES, space-separated"))
-    run.add_argument("--no-cache", action="store_true",
-                     default=env("KFP_NO_CACHE", "") not in ("", "0", "false"),
-                     help=_env_help("re-run every component even if its inputs are unchanged",
-                                    "KFP_NO_CACHE=1"))
-
-    target = parser.add_argument_group("submission (default: compile only)")
-    mode = target.add_mutually_exclusive_group()
-    mode.add_argument("--submit", action="store_true",
-                      help="submit a run to the Kubeflow Pipelines endpoint --host")
-    mode.add_argument("--vertex", action="store_true",
-                      help="submit a run to Vertex AI Pipelines in --project / --region")
-    target.add_argument("--host", default=env("KFP_HOST"), help=_env_help(
-        "Kubeflow Pipelines endpoint, e.g. http://localhost:8080 after "
-        "`kubectl port-forward`", "KFP_HOST"))
-    target.add_argument("--token", default=env("KFP_TOKEN"), help=_env_help(
-        "bearer token for a Kubeflow Pipelines endpoint behind authentication "
-        "(prefer the variable: a flag shows in the process list)", "KFP_TOKEN"))
-    target.add_argument("--namespace", default=env("KFP_NAMESPACE"), help=_env_help(
-        "Kubeflow profile namespace on a multi-user deployment", "KFP_NAMESPACE"))
-    target.add_argument("--experiment", default=env("KFP_EXPERIMENT", DEFAULT_PIPELINE_NAME),
-                        help=_env_help("Kubeflow Pipelines experiment (default: %(default)s)",
-                                       "KFP_EXPERIMENT"))
-    target.add_argument("--project", default=env("GOOGLE_CLOUD_PROJECT"), help=_env_help(
-        "Google Cloud project for Vertex AI", "GOOGLE_CLOUD_PROJECT"))
-    target.add_argument("--region", default=env("GOOGLE_CLOUD_REGION"),
-                        help=_env_help("Vertex AI region, e.g. us-central1", "GOOGLE_CLOUD_REGION"))
-    target.add_argument("--service-account", default=env("VERTEX_SERVICE_ACCOUNT"),
-                        help=_env_help("service account the Vertex AI run acts as "
-                                       "(default: the project's Compute Engine default)",
-                                       "VERTEX_SERVICE_ACCOUNT"))
+    defaults = {
+        **config_defaults((declared.TRAIN_STEPS, declared.EVAL_STEPS), PipelineConfig()),
+        declared.SCHEMA.name: DEFAULT_SCHEMA, declared.OUTPUT_DIR.name: DEFAULT_OUTPUT_DIR,
+        declared.PIPELINE_NAME.name: DEFAULT_PIPELINE_NAME,
+        declared.EXPERIMENT.name: DEFAULT_PIPELINE_NAME,
+    }
+    for title, options in OPTION_GROUPS.items():
+        group = parser.add_argument_group(title)
+        if options[0] is declared.HOST:  # compile only, or one of two targets
+            mode = group.add_mutually_exclusive_group()
+            mode.add_argument("--submit", action="store_true",
+                              help="submit a run to the Kubeflow Pipelines endpoint --host")
+            mode.add_argument("--vertex", action="store_true",
+                              help="submit a run to Vertex AI Pipelines in --project / --region")
+        add_options(group, options, defaults, declared.KUBEFLOW_PREFIX)
     return parser
 
 
@@ -264,22 +218,21 @@ def custom_artifact_types(nodes: Iterable[Any]) -> set[type]:
 
 @contextlib.contextmanager
 def kfp_artifact_titles(nodes: Iterable[Any]) -> Iterator[None]:
-    """Compile the custom artifact types of `nodes` under `kubeflow_runner.<Class>` titles.
+    """Compile the custom artifact types of `nodes` under `artifact_types.<Class>` titles.
 
-    Fails, before changing anything, on a custom type KFP_ARTIFACT_TYPES does
-    not name: the container could not import it. The change itself, and why
+    Fails, before changing anything, on a custom type defined elsewhere: the
+    title would name a module a later change may move. The change itself, and why
     it is needed, is `tfx_patches.kfp_artifact_titles`.
     """
     titles = {}
     for artifact_type in custom_artifact_types(nodes):
         path = f"{artifact_type.__module__}.{artifact_type.__qualname__}"
-        if KFP_ARTIFACT_TYPES.get(artifact_type.__name__) != path:
+        if path != f"{TITLE_MODULE}.{artifact_type.__name__}":
             raise DeployError(
-                f"artifact type {path} has no Kubeflow title: add "
-                f"'{artifact_type.__name__}': '{path}' to KFP_ARTIFACT_TYPES in "
-                "pipeline/kubeflow.py"
+                f"artifact type {path} has no Kubeflow title: define it in {TITLE_MODULE}/ "
+                "(the one module compiled specs name) and import it from there"
             )
-        titles[artifact_type] = f"{TITLE_MODULE}.{artifact_type.__name__}"
+        titles[artifact_type] = path
     with tfx_patches.kfp_artifact_titles(titles):
         yield
 

@@ -38,7 +38,6 @@ from dataclasses import asdict, dataclass, field
 from ml_metadata.proto import metadata_store_pb2
 
 from metadata import names, serving_records
-from metadata import store as pipeline_store
 from metadata.graph import (
     ArtifactInfo,
     MetadataGraph,
@@ -50,6 +49,7 @@ from metadata.graph import (
 )
 from metadata.graph import NotRecordedError as LineageError
 from metadata.store import MetadataConnectionError
+from options import declared as options_declared
 from review.lineage_text import format_lineage, format_runs
 
 __all__ = ["LineageError", "MetadataGraph", "Lineage", "RunInfo", "model_lineage", "list_runs",
@@ -250,14 +250,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="pushed model version (a folder name under serving_model/); "
                              "default: the latest push")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
-    pipeline_store.add_cli_option(parser)
+    options_declared.add_metadata_option(parser)
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        where = pipeline_store.location_from_args(args)
+        where = options_declared.metadata_location(args)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

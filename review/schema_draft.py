@@ -16,6 +16,7 @@ from metadata import names
 from metadata import store as pipeline_store
 from metadata.artifacts import STATS_FILE
 from metadata.store import Location, MetadataConnectionError, describe
+from options import declared as options_declared
 
 
 def latest_statistics_uri(where: Location) -> str:
@@ -33,10 +34,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output-dir", default="outputs", help="a pipeline run's output folder")
     parser.add_argument("--out", default="schema/draft.pbtxt", help="where to write the draft")
-    pipeline_store.add_cli_option(parser)
+    options_declared.add_metadata_option(parser)
     args = parser.parse_args(argv)
     try:
-        where = pipeline_store.location_from_args(args)
+        where = options_declared.metadata_location(args)
         uri = latest_statistics_uri(where)
     except (ValueError, MetadataConnectionError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -37,6 +37,7 @@ import pyarrow as pa
 
 from metadata import serving_records
 from metadata import store as metadata_store
+from options import declared as options_declared
 from serving import MODEL_NAME
 from serving import capture as capture_log
 from serving import rollout_config as rc
@@ -237,14 +238,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     capture_log.add_cli_options(parser, "an input column logged as each row's id (e.g. trip_id), "
                                         "for monitoring.check --as-span; it is kept in the output "
                                         "too")
-    metadata_store.add_cli_option(parser)
+    options_declared.add_metadata_option(parser)
     args = parser.parse_args(argv)
     args.keep = [name.strip() for item in args.keep for name in item.split(",") if name.strip()]
     return args
 
 
 def run(args: argparse.Namespace) -> int:
-    where = metadata_store.location_from_args(args)
+    where = options_declared.metadata_location(args)
     out = Path(args.out)
     keep = list(dict.fromkeys([*args.keep, *([args.capture_id_column]
                                              if args.capture_id_column else [])]))

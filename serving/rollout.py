@@ -31,6 +31,7 @@ from pathlib import Path
 
 from metadata import serving_records
 from metadata import store as metadata_store
+from options import declared as options_declared
 from serving import MODEL_NAME, SAVED_MODEL_FILE
 from serving import rollout_config as rc
 from serving.rollout_config import CANARY, STABLE, RolloutError, ServingState
@@ -177,7 +178,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="without --server: seconds to let the server load a new version "
                              "before labels move (default: %(default)s)")
     parser.add_argument("--json", action="store_true", help="status as JSON")
-    metadata_store.add_cli_option(parser)
+    options_declared.add_metadata_option(parser)
     args = parser.parse_args(argv)
     if (args.verb in ("pin", "canary")) != (args.version is not None):
         parser.error(f"{args.verb} {'needs' if args.version is None else 'takes no'} a version")
@@ -213,7 +214,7 @@ def _exists(where) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     serving_root = Path(args.output_dir) / "serving_model"
-    where = metadata_store.location_from_args(args)
+    where = options_declared.metadata_location(args)
     if args.verb == "status":
         print(status(serving_root, where, args.json))
         return 0

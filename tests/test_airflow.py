@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sqlite3
 import subprocess
 from collections import defaultdict
@@ -42,6 +43,36 @@ print(json.dumps({
     "import_errors": {k: v.splitlines()[-1] for k, v in bag.import_errors.items()},
     "tasks": {t.task_id: sorted(t.upstream_task_ids) for t in dag.tasks} if dag else None,
 }))
+"""
+
+# Parse the DAG file as the scheduler does, recording what the parse touches
+# (Python's audit events): file opens, new folders, deletions, sockets, SQLite.
+# Airflow and the libraries it loads touch files of their own (its log folder,
+# temporary files); what the test watches is the pipeline's data and output
+# folders, any socket and any database but Airflow's.
+PARSE_SCRIPT = """
+import json, os, sys
+touched = []
+WATCHED = {"open", "os.mkdir", "os.remove", "os.rename", "os.rmdir", "socket.connect",
+           "sqlite3.connect"}
+
+def text(value):
+    if isinstance(value, (str, int)) or value is None:
+        return value
+    try:
+        return os.fsdecode(value)  # a Path or bytes
+    except TypeError:
+        return repr(value)
+
+def record(event, args):
+    if event in WATCHED:
+        touched.append([event, *(text(a) for a in args[:3])])
+
+sys.addaudithook(record)
+from airflow.models import DagBag
+bag = DagBag(dag_folder=sys.argv[1], include_examples=False)
+sys.stdout.write(json.dumps({"import_errors": list(bag.import_errors.values()),
+                             "loaded": sys.argv[2] in bag.dags, "touched": touched}))
 """
 
 
@@ -134,6 +165,62 @@ def test_the_dag_loads_with_the_pipelines_tasks_and_edges(airflow: Airflow):
     loaded = json.loads(result.stdout.strip().splitlines()[-1])
     assert loaded["import_errors"] == {}
     assert loaded["tasks"] == expected_tasks()
+
+
+def test_parsing_the_dag_file_opens_no_data_output_socket_or_database(
+    airflow: Airflow, tmp_path: Path
+):
+    """The scheduler parses the file every 30 s: only the DAG is built, no check runs.
+
+    The settings name real data and an unreachable MySQL store; a check at parse
+    time would read the CSV, write a probe file in the output folder or connect.
+    """
+    output = tmp_path / "never-created"
+    with socket.socket() as closed:  # bound, never listening: nothing answers on it
+        closed.bind(("127.0.0.1", 0))
+        mysql = f"127.0.0.1:{closed.getsockname()[1]}/mlmd"
+        result = subprocess.run(
+            [str(airflow.python), "-c", PARSE_SCRIPT, str(airflow.dags), DAG_ID],
+            capture_output=True, text=True, timeout=600, cwd=airflow.home,
+            env={**airflow.env, "PYTHONDONTWRITEBYTECODE": "1", "TAXI_OUTPUT_DIR": str(output),
+                 "TAXI_METADATA_MYSQL": mysql},
+        )
+    assert result.returncode == 0, result.stderr[-3000:]
+    parsed = json.loads(result.stdout.strip().splitlines()[-1])
+    assert parsed["import_errors"] == [] and parsed["loaded"]
+    watched = (str(DATA), str(DATA.resolve()), str(output))
+    touched = [event for event in parsed["touched"] if str(event[1]).startswith(watched)
+               or event[0] == "socket.connect"
+               # Airflow Variables are read from Airflow's own database, the one it may open.
+               or (event[0] == "sqlite3.connect" and event[1] != str(airflow.home / "airflow.db"))]
+    assert touched == []
+    assert not output.exists()
+
+
+def test_a_malformed_setting_is_the_dags_import_error_naming_the_variable(airflow: Airflow):
+    result = subprocess.run(
+        [str(airflow.python), "-c", PARSE_SCRIPT, str(airflow.dags), DAG_ID],
+        capture_output=True, text=True, timeout=600, cwd=airflow.home,
+        env={**airflow.env, "TAXI_TRAIN_STEPS": "many"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    parsed = json.loads(result.stdout.strip().splitlines()[-1])
+    assert not parsed["loaded"]
+    (error,) = parsed["import_errors"]
+    assert error.strip().splitlines()[-1] == (
+        "ValueError: TAXI_TRAIN_STEPS: invalid int value: 'many'")
+
+
+def test_the_first_tasks_check_the_input_and_fail_in_one_line(airflow: Airflow, tmp_path: Path):
+    """Unusable data fails the DAG's first tasks with the local runner's message; the DAG
+    itself still loads, and nothing downstream runs."""
+    missing = tmp_path / "no-such-folder"
+    run = airflow.dags_test("2024-02-01", TAXI_DATA_ROOT=str(missing))
+    roots = {task for task, upstream in expected_tasks().items() if not upstream}
+    assert {run.states[t] for t in roots} == {"failed"}, run.states
+    assert {run.states[t] for t in set(run.states) - roots} == {"upstream_failed"}, run.states
+    assert f"AirflowFailException: data folder not found: {missing}\n" in run.output, (
+        run.output[-3000:])
 
 
 @pytest.fixture(scope="module")

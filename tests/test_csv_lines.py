@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from local import preflight
+from pipeline import preflight
 from pipeline.components import csv_columns, csv_lines
 
 

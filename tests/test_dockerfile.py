@@ -206,7 +206,8 @@ def test_build_context_keeps_what_is_copied_and_nothing_heavy_or_secret():
 
 def test_image_ships_the_code_and_schema_the_spec_names():
     assert workdir() == kubeflow.IMAGE_PROJECT_DIR
-    assert {"models", "pipeline", "kubeflow_runner"} <= shipped_top_level_modules()
+    assert {"models", "pipeline", "artifact_types", "kubeflow_runner"} <= (
+        shipped_top_level_modules())
     schema = project_file_in_image(kubeflow.DEFAULT_SCHEMA)
     assert schema is not None and schema.is_file(), (
         f"the runner's default schema {kubeflow.DEFAULT_SCHEMA} is not in the image"

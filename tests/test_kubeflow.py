@@ -321,6 +321,59 @@ def test_code_the_spec_names_is_importable_and_in_the_image(compiled: Compiled):
         assert issubclass(import_utils.import_class_by_path(title), Artifact)
 
 
+def _runtime_artifacts(spec: pipeline_spec_pb2.PipelineSpec, module: str) -> dict:
+    """Output name -> an ExecutorInput artifact list of that output's type, for each output
+    of the spec whose type title is in `module`, as a container receives it."""
+    from kfp.pipeline_spec.pipeline_spec_pb2 import ArtifactList, RuntimeArtifact
+
+    found = {}
+    for component in spec.components.values():
+        for name, output in component.output_definitions.artifacts.items():
+            title = yaml.safe_load(output.artifact_type.instance_schema or "{}").get("title", "")
+            if title.startswith(module + "."):
+                found[title] = ArtifactList(artifacts=[RuntimeArtifact(
+                    name=name, uri="gs://bucket/x", type=output.artifact_type)])
+    return found
+
+
+def test_the_spec_titles_custom_types_by_the_artifact_types_module(compiled: Compiled):
+    """The container gets each custom type's class from the title the spec names."""
+    from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_entrypoint_utils as entry
+
+    import artifact_types
+
+    received = _runtime_artifacts(compiled.spec, "artifact_types")
+    assert set(received) == {f"artifact_types.{name}" for name in artifact_types.__all__}
+    for title, parsed in entry.parse_raw_artifact_dict(received).items():
+        assert type(parsed[0]) is getattr(artifact_types, title.split(".")[1])
+
+
+def test_specs_compiled_before_artifact_types_still_resolve(compiled: Compiled):
+    """A spec compiled earlier titles them `kubeflow_runner.<Class>`: a new image still
+    gives its containers the same classes, with a deprecation warning."""
+    from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_entrypoint_utils as entry
+
+    import artifact_types
+
+    old = pipeline_spec_pb2.PipelineSpec()
+    old.CopyFrom(compiled.spec)
+    for component in old.components.values():
+        for output in component.output_definitions.artifacts.values():
+            schema = output.artifact_type.instance_schema
+            output.artifact_type.instance_schema = schema.replace(
+                "title: artifact_types.", "title: kubeflow_runner.")
+    received = _runtime_artifacts(old, "kubeflow_runner")
+    assert set(received) == {f"kubeflow_runner.{name}" for name in artifact_types.__all__}
+    with pytest.warns(DeprecationWarning, match="compile it again"):
+        parsed = entry.parse_raw_artifact_dict(received)
+    for title, artifacts in parsed.items():
+        assert type(artifacts[0]) is getattr(artifact_types, title.split(".")[1])
+    import kubeflow_runner
+
+    with pytest.raises(AttributeError, match="no attribute 'Nothing'"):
+        kubeflow_runner.Nothing  # noqa: B018
+
+
 # --------------------------------------------------------------------------- compile-time shims
 
 
@@ -336,7 +389,7 @@ def test_compiling_leaves_local_artifact_types_as_they_were(local_pipeline):
     with pytest.raises(RuntimeError, match="boom"):
         with kubeflow.kfp_artifact_titles(local_pipeline.components):
             for artifact_type in before:
-                assert artifact_type.TYPE_NAME == f"kubeflow_runner.{artifact_type.__name__}"
+                assert artifact_type.TYPE_NAME == f"artifact_types.{artifact_type.__name__}"
             raise RuntimeError("boom")
     assert _custom_types(local_pipeline.components) == before
 
@@ -349,7 +402,8 @@ def test_a_custom_artifact_type_without_kubeflow_title_is_named():
         TYPE_NAME = "Orphan"
 
     node = types.SimpleNamespace(inputs={"x": tfx.dsl.Channel(type=Orphan)}, outputs={})
-    with pytest.raises(kubeflow.DeployError, match="add 'Orphan': .* KFP_ARTIFACT_TYPES"):
+    with pytest.raises(kubeflow.DeployError, match="Orphan has no Kubeflow title: define it "
+                                                   "in artifact_types/"):
         with kubeflow.kfp_artifact_titles([node]):
             pass
     assert Orphan.TYPE_NAME == "Orphan"

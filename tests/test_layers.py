@@ -5,12 +5,16 @@
       -> orchestrators (one node per task: Luigi, Azure ML)
       -> monitoring (checks of served requests, notifications)
       -> local (running) -> review (the report at the end of a run)
-      -> pipeline (DAG, settings, compile) -> pipeline.components -> serving -> models
-      -> metadata
+      -> pipeline (DAG, settings, preflight, compile) -> pipeline.components -> serving
+      -> models -> options -> metadata
     metadata (ML Metadata names and reading, and the one rule for an error's first
     line) imports no other package, so every layer may use it (models.trainer names
-    its history file from it); review and local read runs through it. README.md's
-    "Project layout" states the same order.
+    its history file from it); review and local read runs through it.
+    artifact_types (the custom artifact classes compiled Kubeflow specs name) imports no
+    project package; the pipeline's components define their outputs with it.
+    options (every runner's and tool's options, declared once) sits just above metadata
+    (its --metadata-mysql), so the runners and every tool with a command line can use it.
+    README.md's "Project layout" states the same order.
 
 Imports are read with `ast`, so the test sees lazy imports inside functions
 too; the one lazy import allowed against the direction is the report
@@ -28,22 +32,25 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("models", "metadata", "serving", "pipeline.components", "pipeline", "review", "local",
-            "orchestrators", "monitoring")
+            "orchestrators", "monitoring", "artifact_types", "options")
 # Package -> the project packages its modules may import.
 ALLOWED = {
+    "artifact_types": set(),
     "metadata": set(),
+    "options": {"metadata"},
     "models": {"metadata"},
-    "serving": {"models", "metadata"},
-    "pipeline.components": {"models", "metadata", "serving"},
-    "pipeline": {"pipeline.components", "models", "metadata"},
-    "review": {"metadata", "models"},
-    "local": {"pipeline", "pipeline.components", "review", "metadata", "models"},
+    "serving": {"models", "metadata", "options"},
+    "pipeline.components": {"artifact_types", "models", "metadata", "serving"},
+    "pipeline": {"pipeline.components", "artifact_types", "models", "metadata", "options"},
+    "review": {"metadata", "models", "options"},
+    "local": {"pipeline", "pipeline.components", "review", "metadata", "models", "options"},
     "orchestrators": {"local", "pipeline", "pipeline.components", "review", "metadata",
-                      "models"},
+                      "models", "options"},
     # Watching the served model: reads ML Metadata and lineage (review), the gate's drift
     # checks (pipeline.components), the capture files (serving) and a run's summary (local);
     # nothing imports it but the runners.
-    "monitoring": {"local", "review", "pipeline.components", "serving", "metadata", "models"},
+    "monitoring": {"local", "review", "pipeline.components", "serving", "metadata", "models",
+                   "options"},
 }
 # (package, imported package): allowed only inside a function, with the reason.
 LAZY_ONLY = {
@@ -81,7 +88,7 @@ def _imports(path: Path) -> list[tuple[str, bool]]:
 def _modules() -> list[tuple[str, Path]]:
     result = []
     for package in ("models", "metadata", "serving", "pipeline", "review", "local",
-                    "orchestrators", "monitoring"):
+                    "orchestrators", "monitoring", "artifact_types", "options"):
         for path in sorted((ROOT / package).rglob("*.py")):
             dotted = ".".join(path.relative_to(ROOT).with_suffix("").parts)
             result.append((dotted.removesuffix(".__init__"), path))

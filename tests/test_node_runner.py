@@ -131,9 +131,9 @@ def test_an_upstream_that_did_not_complete_stops_the_task(tmp_path):
 
 
 def test_partial_run_slices_are_the_nodes_between():
-    from local.preflight import InputError
     from local.run import partial_run_nodes
     from pipeline.pipeline import create_pipeline
+    from pipeline.preflight import InputError
 
     components = create_pipeline(PipelineConfig(output_dir="/nonexistent/never")).components
     assert partial_run_nodes(components, "Trainer", "Evaluator") == ["Trainer", "Evaluator"]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from local import preflight
+from pipeline import preflight
 
 HEADER = "trip_id,fare,note"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # Packages whose every module the layout names (benchmarks/ and tests/ are listed whole).
 PACKAGES = ("local", "review", "review/report", "pipeline", "pipeline/components", "metadata",
-            "models", "serving", "orchestrators", "monitoring")
+            "models", "serving", "orchestrators", "monitoring", "options")
 
 
 def layout_paths() -> list[str]:

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from local import preflight, summary
+from local import summary
+from pipeline import preflight
 from pipeline.components import gate
 from tests.conftest import DATA, PipelineRun, run_cli, run_pipeline
 

@@ -6,7 +6,7 @@ CsvExampleGen (csv_columns.py) and TFX's own CSV reader on a distributed
 runner (through csv_columns.read_header) all take a file's names from it, so
 a quoted header reads the same everywhere.
 
-The preflight (local/preflight.py) reads the head of every file row by row
+The preflight (pipeline/preflight.py) reads the head of every file row by row
 and names a bad row by its line; the streaming CsvExampleGen
 (csv_columns.py) reads whole blocks with pyarrow, whose errors name no line.
 Both give the same message, from here: when a block fails to parse, the file

@@ -36,6 +36,7 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils
 
+from artifact_types import FeatureSelection
 from metadata import names
 from metadata.artifacts import common_stats, present_share
 from models import features
@@ -44,12 +45,6 @@ REPORT_FILE = names.SELECTION_REPORT_FILE  # read back by local.summary and the 
 SCHEMA_FILE = "schema.pbtxt"
 _NUMERIC_BINS = 16
 _MAX_CATEGORIES = 64
-
-
-class FeatureSelection(types.Artifact):
-    """Which candidate features the model uses, and why (a JSON report)."""
-
-    TYPE_NAME = "FeatureSelection"
 
 
 @dataclass

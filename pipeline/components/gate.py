@@ -26,6 +26,7 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils
 
+from artifact_types import ValidatedStatistics
 from metadata import names
 from metadata.artifacts import by_name, present_share, visible
 from models import features
@@ -37,12 +38,6 @@ REPORT_FILE = names.GATE_REPORT_FILE  # read back by local.summary and the repor
 _STATS_FILE = "FeatureStats.pb"
 _ANOMALIES_FILE = "SchemaDiff.pb"
 GATE_FIRST_LINE = names.GATE_FIRST_LINE
-
-
-class ValidatedStatistics(standard_artifacts.ExampleStatistics):
-    """Statistics of data that passed the gate: the baseline for drift checks."""
-
-    TYPE_NAME = "ValidatedStatistics"
 
 
 class DataValidationError(RuntimeError):

@@ -21,6 +21,7 @@ from metadata.errors import first_line
 from metadata.evaluation import recorded_baseline
 from metadata.graph import artifact_properties
 from metadata.store import Location, MetadataConnectionError
+from options import declared as options_declared
 from review.lineage import LineageError
 from review.report import data, sections
 from review.report.data import RunData
@@ -135,10 +136,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output-dir", default="outputs",
                         help="the pipeline's --output-dir (default: %(default)s)")
     parser.add_argument("--run-id", default=None, help="a run id (default: the latest run)")
-    pipeline_store.add_cli_option(parser)
+    options_declared.add_metadata_option(parser)
     args = parser.parse_args(argv)
     try:
-        where = pipeline_store.location_from_args(args)
+        where = options_declared.metadata_location(args)
         path = write_report(args.output_dir, args.run_id, where)
     except (ValueError, MetadataConnectionError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -336,6 +336,7 @@ def _runtime_artifacts(spec: pipeline_spec_pb2.PipelineSpec, module: str) -> dic
     return found
 
 
+@pytest.mark.slow
 def test_the_spec_titles_custom_types_by_the_artifact_types_module(compiled: Compiled):
     """The container gets each custom type's class from the title the spec names."""
     from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_entrypoint_utils as entry

@@ -43,6 +43,7 @@ from tfx.orchestration.airflow.airflow_dag_runner import (  # noqa: E402
 
 import local_runner  # noqa: E402
 from local import run  # noqa: E402
+from pipeline.components import tfx_internals  # noqa: E402
 from pipeline.pipeline import create_pipeline  # noqa: E402
 
 # Airflow Variable / environment variable -> local_runner.py flag.
@@ -97,8 +98,6 @@ def notify_on_result(context: dict) -> None:
 def build_dag():
     """The Airflow DAG of `create_pipeline` for the current settings."""
     config = run.config_from_args(local_runner.parse_args(runner_argv()))
-    if not any(a.startswith("--runner") for a in config.beam_pipeline_args):
-        run.skip_tfx_sdist_for_direct_runner()
     dag_config = {
         "schedule": setting(SCHEDULE),
         "start_date": START_DATE,
@@ -107,9 +106,11 @@ def build_dag():
         "on_success_callback": notify_on_result,
         "default_args": {"on_failure_callback": notify_on_result},  # the failing task's error
     }
-    return AirflowDagRunner(AirflowPipelineConfig(airflow_dag_config=dag_config)).run(
-        create_pipeline(config)
-    )
+    # Each task's launch builds no TFX sdist for a local Beam runner (tfx_internals).
+    launchers = tfx_internals.airflow_launcher_classes()
+    return AirflowDagRunner(AirflowPipelineConfig(
+        airflow_dag_config=dag_config, supported_launcher_classes=launchers
+    )).run(create_pipeline(config))
 
 
 DAG = build_dag()

@@ -24,7 +24,7 @@ import shlex
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from pipeline.components import tfx_patches
+from pipeline.components import tfx_internals
 from pipeline.configs import PipelineConfig
 
 # Where the Dockerfile puts the project inside the image (WORKDIR, on PYTHONPATH).
@@ -268,7 +268,7 @@ def kfp_artifact_titles(nodes: Iterable[Any]) -> Iterator[None]:
 
     Fails, before changing anything, on a custom type KFP_ARTIFACT_TYPES does
     not name: the container could not import it. The change itself, and why
-    it is needed, is `tfx_patches.kfp_artifact_titles`.
+    it is needed, is `tfx_internals.kfp_artifact_titles`.
     """
     titles = {}
     for artifact_type in custom_artifact_types(nodes):
@@ -280,7 +280,7 @@ def kfp_artifact_titles(nodes: Iterable[Any]) -> Iterator[None]:
                 "pipeline/kubeflow.py"
             )
         titles[artifact_type] = f"{TITLE_MODULE}.{artifact_type.__name__}"
-    with tfx_patches.kfp_artifact_titles(titles):
+    with tfx_internals.kfp_artifact_titles(titles):
         yield
 
 

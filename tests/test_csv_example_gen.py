@@ -309,5 +309,5 @@ def test_a_portable_runner_runs_the_stock_beam_pipeline(data_dir: Path, tmp_path
     assert _split(ours, "train") == _split(theirs, "train")
     assert _split(ours, "eval") == _split(theirs, "eval")
     # Its shards are not known to be random: StatisticsGen and Transform read
-    # all of them (pipeline/sampling.py), as a cluster should.
+    # all of them (pipeline/components/sampling.py), as a cluster should.
     assert not ours.has_custom_property(csv_example_gen.SHUFFLED_SHARDS_PROPERTY)

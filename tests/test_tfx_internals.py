@@ -279,8 +279,11 @@ def test_the_evaluator_reads_each_split_through_the_module_pattern_function():
     with tfx_internals.evaluator_file_patterns({"/e/Split-eval/*": "/e/Split-eval/x-0*"}) as read:
         assert executor.io_utils.all_files_pattern("/e/Split-eval") == "/e/Split-eval/x-0*"
         assert executor.io_utils.all_files_pattern("/e/Split-train") == "/e/Split-train/*"
+        assert executor.io_utils.write_string_file is io_utils.write_string_file
+        # The rest of TFX is untouched, also inside the block.
+        assert io_utils.all_files_pattern("/e/Split-eval") == "/e/Split-eval/*"
     assert read == ["/e/Split-eval/x-0*", "/e/Split-train/*"]
-    assert io_utils.all_files_pattern("/e/Split-eval") == "/e/Split-eval/*"
+    assert executor.io_utils is io_utils
 
 
 def test_csv_example_gen_reads_headers_through_the_module_io_utils():

@@ -57,7 +57,7 @@ INTERNALS = (
     Internal("tfx.components.transform.executor.TransformProcessor", "patched in a block",
              ("pipeline/components/tfx_internals.py",),
              "test_transforms_executor_analyzes_through_the_module_processor"),
-    Internal("tfx.utils.io_utils.all_files_pattern (as the Evaluator's executor calls it)",
+    Internal("tfx.components.evaluator.executor.io_utils (its all_files_pattern)",
              "patched in a block", ("pipeline/components/tfx_internals.py",),
              "test_the_evaluator_reads_each_split_through_the_module_pattern_function"),
     Internal("tfx.components.example_gen.csv_example_gen.executor.io_utils",
@@ -267,26 +267,30 @@ def evaluator_file_patterns(substitutes: Mapping[str, str]) -> Iterator[list[str
     split's file pattern `p`; yields the patterns it read.
 
     `evaluator.executor.Executor.Do` builds each split's pattern with
-    `io_utils.all_files_pattern(split_uri)`, looked up on the module at the
-    call. The replacement is in place for the block only (the Evaluator's
-    executor in this process; Beam workers get the resolved patterns).
+    `io_utils.all_files_pattern(split_uri)`, looked up on the executor
+    module's `io_utils` at the call. Only that module's reference is replaced,
+    for the block only: the rest of TFX keeps `io_utils` as it is (Beam
+    workers get the resolved patterns). The Evaluator reads no
+    `custom_split_pattern` (StatisticsGen's supported way).
     pipeline/components/evaluator.py uses this to score a sample of a large eval split.
     """
-    from tfx.utils import io_utils
+    from types import SimpleNamespace
 
-    original = io_utils.all_files_pattern
+    from tfx.components.evaluator import executor
+
+    original = executor.io_utils
     read: list[str] = []
 
     def substituted(directory: str) -> str:
-        pattern = original(directory)
+        pattern = original.all_files_pattern(directory)
         read.append(substitutes.get(pattern, pattern))
         return read[-1]
 
-    io_utils.all_files_pattern = substituted
+    executor.io_utils = SimpleNamespace(**{**vars(original), "all_files_pattern": substituted})
     try:
         yield read
     finally:
-        io_utils.all_files_pattern = original
+        executor.io_utils = original
 
 
 @contextlib.contextmanager

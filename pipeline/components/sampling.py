@@ -97,7 +97,8 @@ def split_layout(examples: types.Artifact, split: str) -> SplitLayout:
     rows = examples.get_json_value_custom_property(SPLIT_ROWS_PROPERTY) or {}
     shuffled = (examples.has_custom_property(SHUFFLED_SHARDS_PROPERTY)
                 and examples.get_int_custom_property(SHUFFLED_SHARDS_PROPERTY) == 1)
-    return SplitLayout(shuffled=shuffled, rows=rows.get(split))
+    count = rows.get(split)  # a float after a trip through Kubeflow's metadata
+    return SplitLayout(shuffled=shuffled, rows=None if count is None else int(count))
 
 
 def split_sample(

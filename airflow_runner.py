@@ -55,7 +55,7 @@ from tfx.orchestration.airflow.airflow_dag_runner import (  # noqa: E402
 from options import declared  # noqa: E402
 from options.option import add_options, config_defaults  # noqa: E402
 from pipeline import preflight, run_config  # noqa: E402
-from pipeline.components.tfx_patches import skip_tfx_sdist_for_direct_runner  # noqa: E402
+from pipeline.components import tfx_internals  # noqa: E402
 from pipeline.configs import PipelineConfig  # noqa: E402
 from pipeline.pipeline import create_pipeline  # noqa: E402
 
@@ -106,7 +106,7 @@ def before_task(context: dict) -> None:
 
     The DAG's first tasks (those with no upstream task) check the input and
     output first: a run with unusable settings fails there, in one line, and
-    nothing downstream runs. Each task then prepares TFX for this process.
+    nothing downstream runs.
     """
     args = settings()
     if not context["task"].upstream_task_ids:
@@ -114,9 +114,6 @@ def before_task(context: dict) -> None:
             run_config.checked_config(args)
         except preflight.InputError as error:  # bad input: no retry helps
             raise AirflowFailException(str(error)) from None
-    config = run_config.dag_config(args)
-    if not any(a.startswith("--runner") for a in config.beam_pipeline_args):
-        skip_tfx_sdist_for_direct_runner()
 
 
 def build_dag():
@@ -133,9 +130,11 @@ def build_dag():
             "pre_execute": before_task,
         },
     }
-    return AirflowDagRunner(AirflowPipelineConfig(airflow_dag_config=dag_config)).run(
-        create_pipeline(config)
-    )
+    # Each task's launch builds no TFX sdist for a local Beam runner (tfx_internals).
+    launchers = tfx_internals.airflow_launcher_classes()
+    return AirflowDagRunner(AirflowPipelineConfig(
+        airflow_dag_config=dag_config, supported_launcher_classes=launchers
+    )).run(create_pipeline(config))
 
 
 DAG = build_dag()

@@ -182,12 +182,12 @@ def track_components(
     `nodes` are the pipeline's node ids (or just their number), for the
     `[i/total]` counter and to align the columns.
     """
-    from pipeline.components import tfx_patches
+    from pipeline.components import tfx_internals
 
     if isinstance(nodes, int):
         printer = ProgressPrinter(console, nodes)
     else:
         width = max([_NAME_WIDTH, *(len(n) + 1 for n in nodes)])
         printer = ProgressPrinter(console, len(nodes), width=width)
-    with tfx_patches.local_launcher(lambda base: _reporting_launcher(base, printer, where)):
+    with tfx_internals.local_launcher(lambda base: _reporting_launcher(base, printer, where)):
         yield printer

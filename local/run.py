@@ -10,7 +10,7 @@ import time
 from local import progress
 from local.lock import RunLockedError, run_lock
 from pipeline import preflight, run_config
-from pipeline.components.tfx_patches import skip_tfx_sdist_for_direct_runner
+from pipeline.components import tfx_internals
 
 
 def format_summary(summary, total_seconds: float) -> str:
@@ -162,12 +162,11 @@ def run_locally(args: argparse.Namespace, started: float) -> int:
             from local import summary as run_summary
             from pipeline.pipeline import create_pipeline
 
-            if not any(a.startswith("--runner") for a in config.beam_pipeline_args):
-                skip_tfx_sdist_for_direct_runner()
             pipeline = create_pipeline(config)
             nodes = partial_run_nodes(pipeline.components, getattr(args, "from_node", None),
                                       getattr(args, "to_node", None))
-            with progress.track_components(console, config.metadata_location, nodes):
+            with (progress.track_components(console, config.metadata_location, nodes),
+                  tfx_internals.no_tfx_sdist_for_local_beam()):
                 LocalDagRunner().run(pipeline, run_options=partial_run_options(args))
             summary = run_summary.summarize(config.metadata_location)
             summary.reused = [c.component for c in summary.components

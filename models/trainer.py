@@ -12,10 +12,9 @@ import tensorflow_transform as tft
 import tf_keras as keras
 from absl import logging
 from tfx.components.trainer.fn_args_utils import FnArgs
-from tfx_bsl.public import tfxio
 
 from metadata import names
-from models import contract, features, signatures
+from models import contract, features, signatures, split_reader
 from models.model import Hyperparameters, build_keras_model
 
 # Written next to the SavedModel so reports can show the training curve.
@@ -41,34 +40,34 @@ def skip_autograph_for_tf_keras() -> None:
 
 
 def _load(
-    fn_args: FnArgs,
     files: list[str],
+    layout: split_reader.SplitLayout,
     tf_transform_output: tft.TFTransformOutput,
     max_rows: int | None = None,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Raw examples of `files` (up to `max_rows`), transformed, in memory as
-    (features, label) arrays.
+    """A uniform sample of about `max_rows` raw examples of `files` (all of
+    them without a limit), transformed, in memory as (features, label) arrays.
 
-    Transform does not write transformed examples (materializing a million of
-    them costs more than transforming them here): the transform graph runs on
-    large batches inside tf.data, in one pass. The transformed features are a
-    few floats and ids per row (~100 bytes), so even a million rows fit easily,
-    and Keras then trains at the speed of the network alone.
+    `layout` says whether the split's rows are in random order, so that a
+    prefix is such a sample (models/split_reader.py). Transform does not
+    write transformed examples (materializing a million of them costs more
+    than transforming them here): the transform graph runs on large batches
+    inside tf.data, in one pass. The transformed features are a few floats
+    and ids per row (~100 bytes), so even a million rows fit easily, and
+    Keras then trains at the speed of the network alone.
     """
-    batch_size = 65536 if max_rows is None else min(65536, max_rows)
-    dataset = fn_args.data_accessor.tf_dataset_factory(
-        files,
-        tfxio.TensorFlowDatasetOptions(batch_size=batch_size, num_epochs=1, shuffle=False),
-        tf_transform_output.raw_metadata.schema,
-    )
-    if max_rows is not None:
-        dataset = dataset.take(-(-max_rows // batch_size))
+    raw_spec = tf_transform_output.raw_feature_spec()
     transform = tf_transform_output.transform_features_layer()
-    dataset = dataset.map(transform, num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = (
+        split_reader.sample_records(files, max_rows, layout)
+        .batch(65536)
+        .map(lambda batch: transform(tf.io.parse_example(batch, raw_spec)),
+             num_parallel_calls=tf.data.AUTOTUNE)
+    )
     batches = list(dataset.as_numpy_iterator())
     if not batches:
         raise ValueError(f"no examples in {files}")
-    columns = {key: np.concatenate([b[key] for b in batches])[:max_rows] for key in batches[0]}
+    columns = {key: np.concatenate([b[key] for b in batches]) for key in batches[0]}
     labels = columns.pop(features.LABEL_KEY).reshape(-1)
     return columns, labels
 
@@ -103,14 +102,19 @@ def run_fn(fn_args: FnArgs) -> None:
     hparams = Hyperparameters.from_config(fn_args.custom_config)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     # Training visits train_steps * batch_size rows; loading more than that
-    # only costs parsing time (~20 us per raw example here). ExampleGen wrote the
-    # split in shuffled order, so the first rows are a random sample of it.
+    # only costs parsing time (~20 us per raw example here): a uniform sample
+    # of that many rows, read as a prefix only where ExampleGen wrote the split
+    # in random order (split_reader.py).
+    layouts = split_reader.layouts(fn_args.custom_config)
+    unknown = split_reader.SplitLayout()
     train_rows = fn_args.train_steps * hparams.batch_size
-    x_train, y_train = _load(fn_args, fn_args.train_files, tf_transform_output, train_rows)
+    x_train, y_train = _load(fn_args.train_files, layouts.get("train", unknown),
+                             tf_transform_output, train_rows)
     # The training curve scores `eval_steps` batches of the eval split per
     # point (the Evaluator later scores all of it).
     eval_rows = fn_args.eval_steps * hparams.batch_size if fn_args.eval_steps else None
-    x_eval, y_eval = _load(fn_args, fn_args.eval_files, tf_transform_output, eval_rows)
+    x_eval, y_eval = _load(fn_args.eval_files, layouts.get("eval", unknown),
+                           tf_transform_output, eval_rows)
     keras.utils.set_random_seed(hparams.seed)
     model = build_keras_model(tf_transform_output, hparams)
     started = time.time()

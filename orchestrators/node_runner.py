@@ -113,8 +113,7 @@ def launch(ir, node_id: str, run_id: str, where: store.Location) -> None:
     from tfx.orchestration.local import runner_utils
     from tfx.orchestration.portable import launcher, runtime_parameter_utils
 
-    from pipeline.components.csv_example_gen import is_local_runner
-    from pipeline.components.tfx_patches import skip_tfx_sdist_for_direct_runner
+    from pipeline.components import tfx_internals
     from pipeline.pipeline import sqlite_metadata
 
     runtime_parameter_utils.substitute_runtime_parameter(
@@ -123,18 +122,16 @@ def launch(ir, node_id: str, run_id: str, where: store.Location) -> None:
     pipeline_node = _node(ir, node_id)
     deployment = runner_utils.extract_local_deployment_config(ir)
     executor_spec = runner_utils.extract_executor_spec(deployment, node_id)
-    beam_args = list(getattr(executor_spec, "beam_pipeline_args", []) or [])
-    if is_local_runner(beam_args):
-        skip_tfx_sdist_for_direct_runner()
     connection = sqlite_metadata(where) if isinstance(where, str) else where
-    launcher.Launcher(
-        pipeline_node=pipeline_node,
-        mlmd_connection=metadata.Metadata(connection),
-        pipeline_info=ir.pipeline_info,
-        pipeline_runtime_spec=ir.runtime_spec,
-        executor_spec=executor_spec,
-        custom_driver_spec=runner_utils.extract_custom_driver_spec(deployment, node_id),
-    ).launch()
+    with tfx_internals.no_tfx_sdist_for_local_beam():
+        launcher.Launcher(
+            pipeline_node=pipeline_node,
+            mlmd_connection=metadata.Metadata(connection),
+            pipeline_info=ir.pipeline_info,
+            pipeline_runtime_spec=ir.runtime_spec,
+            executor_spec=executor_spec,
+            custom_driver_spec=runner_utils.extract_custom_driver_spec(deployment, node_id),
+        ).launch()
 
 
 def run_node(ir, node_id: str, run_id: str, where: store.Location) -> NodeOutcome:

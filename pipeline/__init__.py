@@ -4,7 +4,7 @@
 project's own (`pipeline/components/`) into one DAG that runs unchanged under
 the local runner, Airflow and Kubeflow. `kubeflow.py` and `kubeflow_submit.py`
 compile and submit it for Kubeflow Pipelines / Vertex AI;
-`components/tfx_patches.py` is every change made to TFX from outside.
+`components/tfx_internals.py` lists every TFX internal the project relies on.
 `run_config.py` turns a runner's options into a checked configuration, after
 the preflight (`preflight.py`) every runner on local files shares.
 Running a pipeline locally is in `local/`, looking at its runs afterwards in

@@ -23,7 +23,7 @@ from typing import Any
 
 from options import declared
 from options.option import add_options, config_defaults
-from pipeline.components import tfx_patches
+from pipeline.components import tfx_internals
 from pipeline.configs import PipelineConfig
 
 # Where the Dockerfile puts the project inside the image (WORKDIR, on PYTHONPATH).
@@ -222,7 +222,7 @@ def kfp_artifact_titles(nodes: Iterable[Any]) -> Iterator[None]:
 
     Fails, before changing anything, on a custom type defined elsewhere: the
     title would name a module a later change may move. The change itself, and why
-    it is needed, is `tfx_patches.kfp_artifact_titles`.
+    it is needed, is `tfx_internals.kfp_artifact_titles`.
     """
     titles = {}
     for artifact_type in custom_artifact_types(nodes):
@@ -233,7 +233,7 @@ def kfp_artifact_titles(nodes: Iterable[Any]) -> Iterator[None]:
                 "(the one module compiled specs name) and import it from there"
             )
         titles[artifact_type] = path
-    with tfx_patches.kfp_artifact_titles(titles):
+    with tfx_internals.kfp_artifact_titles(titles):
         yield
 
 

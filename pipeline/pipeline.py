@@ -22,7 +22,7 @@ from ml_metadata.proto import metadata_store_pb2
 
 # Direct imports rather than the `v1` facade, which also loads the Google Cloud
 # AI Platform extensions (google.cloud.aiplatform): seconds of every run's start.
-from tfx.components import ExampleValidator, Trainer
+from tfx.components import ExampleValidator
 from tfx.dsl.components.base.base_node import BaseNode
 from tfx.orchestration.data_types import RuntimeParameter
 from tfx.orchestration.pipeline import Pipeline
@@ -31,12 +31,12 @@ from tfx.proto import example_gen_pb2, trainer_pb2
 from metadata import names
 from models import contract, features
 from pipeline.components.baseline import accepted_statistics_file
-from pipeline.components.csv_example_gen import CsvExampleGen
+from pipeline.components.csv_example_gen import StreamingCsvExampleGen
 from pipeline.components.evaluator import ServedBaselineEvaluator
 from pipeline.components.feature_selection import FeatureSelectionComponent
 from pipeline.components.gate import DataValidationGate
 from pipeline.components.pusher import ServingPusher
-from pipeline.components.sampling import StatisticsGen, Transform
+from pipeline.components.sampling import SampledStatisticsGen, SampledTrainer, SampledTransform
 from pipeline.components.schema_import import ContentImportSchemaGen, schema_digest
 from pipeline.configs import PREPROCESSING_FN, RUN_FN, PipelineConfig
 
@@ -152,7 +152,7 @@ def schema_sha256(config: PipelineConfig) -> str | None:
 def create_components(config: PipelineConfig) -> list[BaseNode]:
     """Every component of the pipeline, wired together, in execution order."""
     train_buckets, eval_buckets = config.split_buckets
-    example_gen = CsvExampleGen(
+    example_gen = StreamingCsvExampleGen(
         input_base=config.data_root,
         input_config=example_gen_pb2.Input(
             splits=[example_gen_pb2.Input.Split(name="single_split", pattern=config.input_pattern)]
@@ -169,8 +169,9 @@ def create_components(config: PipelineConfig) -> list[BaseNode]:
         schema_sha256=schema_sha256(config),
     ).with_id(names.EXAMPLE_GEN)
     # Node ids come from metadata/names.py, where the readers (summary, report,
-    # lineage) look them up; TFX's defaults are the same names.
-    statistics_gen = StatisticsGen(
+    # lineage) look them up; they are TFX's names for its own components, which
+    # these classes change (streaming, sampling: their names say how).
+    statistics_gen = SampledStatisticsGen(
         examples=example_gen.outputs["examples"], sample_rows=config.sample_rows
     ).with_id(names.STATISTICS_GEN)
     schema_gen = schema_import(config)
@@ -198,13 +199,13 @@ def create_components(config: PipelineConfig) -> list[BaseNode]:
     # Nothing downstream of the gate (selection, Transform, Trainer, Pusher)
     # runs unless the data passed it.
     selection.add_upstream_node(gate)
-    transform = Transform(
+    transform = SampledTransform(
         examples=example_gen.outputs["examples"],
         schema=selection.outputs["transform_schema"],
         preprocessing_fn=PREPROCESSING_FN,
         sample_rows=config.sample_rows,
     ).with_id(names.TRANSFORM)
-    trainer = Trainer(
+    trainer = SampledTrainer(
         run_fn=RUN_FN,
         examples=example_gen.outputs["examples"],
         transform_graph=transform.outputs["transform_graph"],

@@ -21,7 +21,14 @@ from tfx.types import artifact_utils, standard_artifacts, standard_component_spe
 from tfx.utils import json_utils, proto_utils
 
 from metadata import graph, names
-from pipeline.components import csv_columns, csv_example_gen, drift, evaluator, sampling
+from pipeline.components import (
+    csv_columns,
+    csv_example_gen,
+    drift,
+    evaluator,
+    sampling,
+    tfx_internals,
+)
 from pipeline.configs import PREPROCESSING_FN, PROJECT_ROOT
 
 DATA = PROJECT_ROOT / "data"
@@ -157,18 +164,20 @@ def test_transform_analyzes_only_the_sample(examples, tmp_path: Path):
     cache.uri = str(tmp_path / "cache")
     context = sampling.TransformExecutor.Context(
         beam_pipeline_args=BEAM_ARGS, tmp_dir=str(tmp_path))
-    executor = sampling.TransformExecutor(context)
-    executor.Do(
-        {"examples": [examples], "schema": [schema]},
-        {"transform_graph": [graph], "updated_analyzer_cache": [cache]},
-        {"preprocessing_fn": PREPROCESSING_FN, "custom_config": "null", "disable_statistics": 1,
-         "force_tf_compat_v1": 0, sampling.SAMPLE_ROWS_KEY: budget},
-    )
+    # The paths TFX's processor is handed, seen from outside the executor's own
+    # substitution (an empty substitution records them).
+    with tfx_internals.transform_analyze_paths({}) as analyzed:
+        sampling.TransformExecutor(context).Do(
+            {"examples": [examples], "schema": [schema]},
+            {"transform_graph": [graph], "updated_analyzer_cache": [cache]},
+            {"preprocessing_fn": PREPROCESSING_FN, "custom_config": "null",
+             "disable_statistics": 1, "force_tf_compat_v1": 0, sampling.SAMPLE_ROWS_KEY: budget},
+        )
     pattern, _ = sampling.split_sample(examples, "train", budget)
     train_dir = artifact_utils.get_split_uri([examples], "train")
-    assert executor.analyzed_paths == [os.path.join(examples.uri, pattern)]
-    assert len(glob.glob(executor.analyzed_paths[0])) < len(_split_files(examples, "train"))
-    assert not fnmatch.fnmatch(os.path.join(train_dir, "x"), executor.analyzed_paths[0])
+    assert analyzed == [os.path.join(examples.uri, pattern)]
+    assert len(glob.glob(analyzed[0])) < len(_split_files(examples, "train"))
+    assert not fnmatch.fnmatch(os.path.join(train_dir, "x"), analyzed[0])
     assert os.path.isdir(os.path.join(graph.uri, "transform_fn"))
 
 

@@ -87,7 +87,7 @@ from tfx.types.component_spec import ExecutionParameter
 from tfx.utils import io_utils, proto_utils
 from tfx_bsl.coders import csv_decoder
 
-from pipeline.components import tfx_patches
+from pipeline.components import tfx_internals
 from pipeline.components.csv_columns import (
     FLOAT,
     INT,
@@ -189,7 +189,8 @@ class Executor(stock_executor.Executor):
 class _CsvToExampleWithoutBom(stock_executor._CsvToExample):
     """TFX's CSV-to-Example transform, reading headers without a byte-order mark
     and typing columns as the schema says where the values allow (the header
-    reader and type inferrer are swapped for the duration of `expand` only)."""
+    reader and type inferrer are swapped for the duration of `expand` only).
+    `_CsvToExample` is private to TFX: declared in tfx_internals.INTERNALS."""
 
     def __init__(self, exec_properties: dict[str, Any], split_pattern: str):
         super().__init__(exec_properties, split_pattern)
@@ -198,8 +199,8 @@ class _CsvToExampleWithoutBom(stock_executor._CsvToExample):
     def expand(self, pipeline: beam.Pipeline) -> beam.pvalue.PCollection:
         inferrer = functools.partial(SchemaTypedInferrer, known=self._known)
         with (
-            tfx_patches.csv_header_reader(read_header),
-            tfx_patches.csv_column_type_inferrer(inferrer),
+            tfx_internals.csv_header_reader(read_header),
+            tfx_internals.csv_column_type_inferrer(inferrer),
         ):
             return super().expand(pipeline)
 
@@ -294,9 +295,12 @@ class CsvExampleGenSpec(standard_component_specs.FileBasedExampleGenSpec):
     }
 
 
-class CsvExampleGen(stock_component.CsvExampleGen):
-    """TFX's CsvExampleGen (same outputs) with the executor above, reading the
-    columns `schema_file` types as that type."""
+# The class was named CsvExampleGen; ML Metadata and every cache key know its
+# nodes by that type name (tfx_internals.recorded_as).
+@tfx_internals.recorded_as("pipeline.components.csv_example_gen.CsvExampleGen")
+class StreamingCsvExampleGen(stock_component.CsvExampleGen):
+    """TFX's CsvExampleGen (same outputs) with the streaming executor above,
+    reading the columns `schema_file` types as that type."""
 
     SPEC_CLASS = CsvExampleGenSpec
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)
@@ -322,5 +326,7 @@ class CsvExampleGen(stock_component.CsvExampleGen):
             examples=types.Channel(type=standard_artifacts.Examples),
             **{key: value for key, value in optional.items() if value is not None},
         )
-        # The stock __init__ builds the stock spec, which has no schema.
+        # The stock __init__ builds the stock spec, which has no schema; the
+        # class stays a FileBasedExampleGen, which Kubeflow V2 compiles as an
+        # ExampleGen (an internal: tfx_internals.INTERNALS).
         base_beam_component.BaseBeamComponent.__init__(self, spec=spec)

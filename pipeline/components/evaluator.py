@@ -14,7 +14,7 @@ was compared (`baseline_version`, `baseline_model_uri`). The first run, with
 nothing served, has no baseline: TFX then ignores the change threshold.
 
 A large eval split is scored on a uniform sample of at most about
-`eval_rows` rows (whole shards, pipeline/sampling.py): TFMA computes metrics
+`eval_rows` rows (whole shards, pipeline/components/sampling.py): TFMA computes metrics
 example by example, and past a hundred thousand rows more rows barely sharpen
 the estimate.
 
@@ -38,7 +38,7 @@ from tfx.types.component_spec import ExecutionParameter
 from tfx.utils import io_utils, json_utils, path_utils
 
 from metadata.names import BASELINE_URI, BASELINE_VERSION
-from pipeline.components import sampling, tfx_patches
+from pipeline.components import sampling, tfx_internals
 from pipeline.components.baseline import served_model
 
 SERVING_BASE_KEY = "serving_base"
@@ -80,7 +80,7 @@ class ServedBaselineExecutor(TfxEvaluatorExecutor):
             logging.info("Evaluator: baseline is served version %d (%s)", version, folder)
         examples = artifact_utils.get_single_instance(
             input_dict[standard_component_specs.EXAMPLES_KEY])
-        with tfx_patches.evaluator_file_patterns(sample_patterns(examples, eval_rows)):
+        with tfx_internals.evaluator_file_patterns(sample_patterns(examples, eval_rows)):
             super().Do(input_dict, output_dict, exec_properties)
         blessing = artifact_utils.get_single_instance(
             output_dict[standard_component_specs.BLESSING_KEY])

@@ -1,4 +1,4 @@
-"""StatisticsGen and Transform that read a uniform sample of a large split.
+"""StatisticsGen, Transform and the Trainer reading a uniform sample of a large split.
 
 At 10 million rows StatisticsGen and Transform's analyzers spend most of a
 run reading every row, although statistics and a vocabulary, mean or
@@ -7,7 +7,7 @@ used for (the validation gate, feature selection, scaling the inputs). Big
 TFX deployments compute statistics on samples for this reason.
 
 The sample costs nothing to draw: the streaming CsvExampleGen executor
-(`pipeline/csv_example_gen.py`) sends every row to a random shard of its
+(`pipeline/components/csv_example_gen.py`) sends every row to a random shard of its
 split, so any set of shards is a uniform sample of the split. It marks its
 output with `SHUFFLED_SHARDS_PROPERTY` and records each split's row count.
 Above `sample_rows` rows in a split, these components read only as many of
@@ -19,6 +19,11 @@ Output of the stock executor (distributed Beam runners) carries no mark: its
 shards are not known to be random, so everything is read there, as a cluster
 should. `sample_rows=0` reads everything everywhere.
 
+The Trainer and FeatureSelection read rows, not shards, into memory
+(models/split_reader.py): a prefix of a marked split, a uniform draw from
+every row of an unmarked one. Both kinds of reader decide from
+`split_layout`; the Trainer's `run_fn` learns it from its executor here.
+
 The statistics artifact records the fraction of each split that was read
 under TFX's own `sample_rate_by_split` property, which the summary and the
 report show.
@@ -28,21 +33,23 @@ from __future__ import annotations
 
 import math
 import os
+from dataclasses import asdict
 from typing import Any
 
 from tfx import types
-from tfx.components.statistics_gen import component as stock_statistics_gen
 from tfx.components.statistics_gen import executor as stock_statistics_executor
-from tfx.components.transform import component as stock_transform
+from tfx.components.trainer import component as stock_trainer
+from tfx.components.trainer import executor as stock_trainer_executor
 from tfx.components.transform import executor as stock_transform_executor
 from tfx.components.util import examples_utils
-from tfx.dsl.components.base import executor_spec
+from tfx.dsl.components.base import base_beam_component, executor_spec
 from tfx.dsl.io import fileio
 from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ExecutionParameter
 from tfx.utils import io_utils, json_utils
 
-from pipeline.components import tfx_patches
+from models.split_reader import SPLIT_LAYOUTS_KEY, SplitLayout
+from pipeline.components import tfx_internals
 from pipeline.components.csv_example_gen import SHUFFLED_SHARDS_PROPERTY, SPLIT_ROWS_PROPERTY
 from pipeline.components.csv_shuffle import SHARD_DIGITS
 
@@ -83,19 +90,28 @@ def shard_glob(shards: int, fraction: float) -> tuple[str, int] | None:
     return None if matched >= shards else (pattern, matched)
 
 
+def split_layout(examples: types.Artifact, split: str) -> SplitLayout:
+    """How ExampleGen wrote `split`: in random order (the shuffled-shards mark
+    of the streaming executor; the stock one sets none), and its row count
+    when recorded. Every reader of a sample of a split decides from this."""
+    rows = examples.get_json_value_custom_property(SPLIT_ROWS_PROPERTY) or {}
+    shuffled = (examples.has_custom_property(SHUFFLED_SHARDS_PROPERTY)
+                and examples.get_int_custom_property(SHUFFLED_SHARDS_PROPERTY) == 1)
+    count = rows.get(split)  # a float after a trip through Kubeflow's metadata
+    return SplitLayout(shuffled=shuffled, rows=None if count is None else int(count))
+
+
 def split_sample(
     examples: types.Artifact, split: str, sample_rows: int
 ) -> tuple[str, float] | None:
     """(file pattern relative to the artifact, fraction of the split) for a
     sample of about `sample_rows` rows of `split`; None to read all of it."""
-    if sample_rows <= 0 or not examples.has_custom_property(SHUFFLED_SHARDS_PROPERTY):
-        return None
-    rows = examples.get_json_value_custom_property(SPLIT_ROWS_PROPERTY) or {}
-    if rows.get(split, 0) <= sample_rows:
+    layout = split_layout(examples, split)
+    if sample_rows <= 0 or not layout.shuffled or (layout.rows or 0) <= sample_rows:
         return None
     split_dir = artifact_utils.get_split_uri([examples], split)
     shards = len(fileio.glob(io_utils.all_files_pattern(split_dir)))
-    found = shard_glob(shards, sample_rows / rows[split])
+    found = shard_glob(shards, sample_rows / layout.rows)
     if found is None:
         return None
     pattern, matched = found
@@ -180,31 +196,55 @@ class TransformExecutor(stock_transform_executor.Executor):
     ) -> None:
         examples, samples = split_samples(input_dict, exec_properties)
         substitutes = sampled_patterns(examples, samples)
-        with tfx_patches.transform_analyze_paths(substitutes) as analyzed:
+        with tfx_internals.transform_analyze_paths(substitutes):
             super().Do(input_dict, output_dict, exec_properties)
-        self.analyzed_paths = analyzed
 
 
-class StatisticsGen(stock_statistics_gen.StatisticsGen):
-    """TFX's StatisticsGen on every split, sampling splits over `sample_rows` rows."""
+class TrainerExecutor(stock_trainer_executor.GenericExecutor):
+    """TFX's Trainer executor, telling `run_fn` how each split was written
+    (in its custom_config), so that it reads a uniform sample of a large
+    split whatever ExampleGen wrote it (models/split_reader.py)."""
+
+    def Do(
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
+    ) -> None:
+        examples = artifact_utils.get_single_instance(
+            input_dict[standard_component_specs.EXAMPLES_KEY])
+        key = standard_component_specs.CUSTOM_CONFIG_KEY
+        config = json_utils.loads(exec_properties.get(key) or "null") or {}
+        config[SPLIT_LAYOUTS_KEY] = {
+            split: asdict(split_layout(examples, split))
+            for split in artifact_utils.decode_split_names(examples.split_names)
+        }
+        super().Do(input_dict, output_dict, {**exec_properties, key: json_utils.dumps(config)})
+
+
+# The classes were named StatisticsGen and Transform; ML Metadata and every
+# cache key know their nodes by those type names (tfx_internals.recorded_as).
+@tfx_internals.recorded_as("pipeline.components.sampling.StatisticsGen")
+class SampledStatisticsGen(base_beam_component.BaseBeamComponent):
+    """TFX's StatisticsGen (its executor and outputs) on every split, reading a
+    uniform sample of the shards of splits over `sample_rows` rows."""
 
     SPEC_CLASS = StatisticsGenSpec
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(StatisticsExecutor)
 
     def __init__(self, examples: types.BaseChannel, sample_rows: int):
-        spec = StatisticsGenSpec(
+        super().__init__(spec=StatisticsGenSpec(
             examples=examples,
             exclude_splits=json_utils.dumps([]),
             statistics=types.Channel(type=standard_artifacts.ExampleStatistics),
             sample_rows=sample_rows,
-        )
-        # The stock __init__ builds the stock spec, which has no `sample_rows`.
-        super(stock_statistics_gen.StatisticsGen, self).__init__(spec=spec)
+        ))
 
 
-class Transform(stock_transform.Transform):
-    """TFX's Transform as this pipeline uses it, its analyzers sampling splits
-    over `sample_rows` rows.
+@tfx_internals.recorded_as("pipeline.components.sampling.Transform")
+class SampledTransform(base_beam_component.BaseBeamComponent):
+    """TFX's Transform (its executor) as this pipeline uses it, its analyzers
+    reading a uniform sample of the shards of splits over `sample_rows` rows.
 
     It writes no statistics (StatisticsGen already describes the raw data;
     Transform's pre- and post-transform statistics would cost a second and
@@ -223,7 +263,7 @@ class Transform(stock_transform.Transform):
         preprocessing_fn: str,
         sample_rows: int,
     ):
-        spec = TransformSpec(
+        super().__init__(spec=TransformSpec(
             examples=examples,
             schema=schema,
             preprocessing_fn=preprocessing_fn,
@@ -233,6 +273,11 @@ class Transform(stock_transform.Transform):
             custom_config=json_utils.dumps(None),
             disable_statistics=1,
             sample_rows=sample_rows,
-        )
-        # The stock __init__ builds the stock spec, which has no `sample_rows`.
-        super(stock_transform.Transform, self).__init__(spec=spec)
+        ))
+
+
+class SampledTrainer(stock_trainer.Trainer):
+    """TFX's Trainer (its parameters and outputs) whose `run_fn` reads a
+    uniform sample of each split, as a prefix only of a shuffled split."""
+
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(TrainerExecutor)

@@ -17,8 +17,8 @@ import hashlib
 from pathlib import Path
 
 from tfx import types
-from tfx.components.schema_gen.import_schema_gen import component as import_schema_gen
-from tfx.dsl.components.base import base_component
+from tfx.components.schema_gen.import_schema_gen import executor as import_schema_gen_executor
+from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ExecutionParameter
 
@@ -39,10 +39,12 @@ class ContentImportSchemaGenSpec(standard_component_specs.ImportSchemaGenSpec):
     }
 
 
-class ContentImportSchemaGen(import_schema_gen.ImportSchemaGen):
-    """Stock ImportSchemaGen, re-run whenever the schema file's content changes."""
+class ContentImportSchemaGen(base_component.BaseComponent):
+    """Stock ImportSchemaGen (its executor and output), re-run whenever the
+    schema file's content changes."""
 
     SPEC_CLASS = ContentImportSchemaGenSpec
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(import_schema_gen_executor.Executor)
 
     def __init__(self, schema_file: str, schema_sha256: str | None = None):
         # Without a digest the node's parameters are exactly stock ImportSchemaGen's.
@@ -52,4 +54,4 @@ class ContentImportSchemaGen(import_schema_gen.ImportSchemaGen):
             schema=types.Channel(type=standard_artifacts.Schema),
             **digest,
         )
-        base_component.BaseComponent.__init__(self, spec=spec)
+        super().__init__(spec=spec)

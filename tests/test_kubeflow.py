@@ -349,6 +349,7 @@ def test_the_spec_titles_custom_types_by_the_artifact_types_module(compiled: Com
         assert type(parsed[0]) is getattr(artifact_types, title.split(".")[1])
 
 
+@pytest.mark.slow
 def test_specs_compiled_before_artifact_types_still_resolve(compiled: Compiled):
     """A spec compiled earlier titles them `kubeflow_runner.<Class>`: a new image still
     gives its containers the same classes, with a deprecation warning."""

@@ -36,7 +36,8 @@ from luigi.execution_summary import LuigiStatusCode
 
 from local import preflight, progress
 from local.lock import RunLockedError, run_lock
-from local.run import config_from_args, format_summary, report_after_refusal
+from local.run import config_from_args, report_after_refusal
+from local.summary import format_summary
 from metadata import names, store
 from orchestrators import ir as ir_file
 from orchestrators.node_runner import recorded_outcome
@@ -195,10 +196,10 @@ def run_with_luigi(args: argparse.Namespace, started: float) -> int:
                 result = build(plan, run_id, run_dir, args)
                 _printer = None
                 if result.status in _SUCCESS:
-                    from local import summary as run_summary
+                    from metadata.outcome import read_outcome
                     from review import report
 
-                    summary = run_summary.summarize(config.metadata_location, run_id)
+                    outcome = read_outcome(config.metadata_location, run_id)
                     report_path, problem = report.try_write_report(
                         config.output_dir, run_id, config.metadata_location)
             if result.status not in _SUCCESS:
@@ -214,7 +215,7 @@ def run_with_luigi(args: argparse.Namespace, started: float) -> int:
         print(f"error: {type(error).__name__}: {str(error).strip().splitlines()[0]}",
               file=sys.stderr)
         return 1
-    print(format_summary(summary, time.time() - started))
+    print(format_summary(outcome, time.time() - started))
     print(f"Report: {report_path}" if report_path else f"warning: no report written: {problem}")
     return 0
 

@@ -10,6 +10,8 @@ drift apart.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from models.contract import (
     INPUT_KEY,
     MAX_BATCH_SIZE,
@@ -31,6 +33,42 @@ MODELS_DIR = "/models"
 MODEL_BASE_PATH = f"{MODELS_DIR}/{MODEL_NAME}"
 PROMETHEUS_PATH = "/monitoring/prometheus/metrics"
 
+
+def predict_request(
+    serialized: Sequence[bytes],
+    model: str = MODEL_NAME,
+    signature: str = SIGNATURE_NAME,
+    version: int | None = None,
+    label: str | None = None,
+):
+    """The gRPC PredictRequest: input `examples` as a 1-D DT_STRING tensor; the model
+    version by number or by label (TF Serving's ModelSpec.version_label).
+
+    Here, below the client and the capture log that both build it, so neither
+    imports the other for it."""
+    from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
+    from tensorflow_serving.apis import predict_pb2
+
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = model
+    request.model_spec.signature_name = signature
+    if version is not None:
+        request.model_spec.version.value = version
+    if label is not None:
+        request.model_spec.version_label = label
+    request.inputs[INPUT_KEY].CopyFrom(
+        tensor_pb2.TensorProto(
+            dtype=types_pb2.DT_STRING,
+            tensor_shape=tensor_shape_pb2.TensorShapeProto(
+                dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=len(serialized))]
+            ),
+            string_val=list(serialized),
+        )
+    )
+    request.output_filter.append(OUTPUT_KEY)
+    return request
+
+
 __all__ = [
     "CONFIG_DIR",
     "GRPC_PORT",
@@ -46,4 +84,5 @@ __all__ = [
     "SIGNATURE_NAME",
     "TF_SERVING_IMAGE",
     "WARMUP_FILE",
+    "predict_request",
 ]

@@ -43,12 +43,12 @@ from pathlib import Path
 
 from serving import (
     GRPC_PORT,
-    INPUT_KEY,
     MAX_BATCH_SIZE,
     MODEL_NAME,
     OUTPUT_KEY,
     REST_PORT,
     SIGNATURE_NAME,
+    predict_request,
 )
 from serving.examples import (  # noqa: F401 - re-exported: the client's input side
     DEFAULT_SCHEMA,
@@ -103,38 +103,6 @@ def rest_body(serialized: Sequence[bytes], signature: str = SIGNATURE_NAME) -> d
         "signature_name": signature,
         "instances": [{"b64": base64.b64encode(s).decode("ascii")} for s in serialized],
     }
-
-
-def predict_request(
-    serialized: Sequence[bytes],
-    model: str = MODEL_NAME,
-    signature: str = SIGNATURE_NAME,
-    version: int | None = None,
-    label: str | None = None,
-):
-    """The gRPC PredictRequest: input `examples` as a 1-D DT_STRING tensor; the model
-    version by number or by label (TF Serving's ModelSpec.version_label)."""
-    from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
-    from tensorflow_serving.apis import predict_pb2
-
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = model
-    request.model_spec.signature_name = signature
-    if version is not None:
-        request.model_spec.version.value = version
-    if label is not None:
-        request.model_spec.version_label = label
-    request.inputs[INPUT_KEY].CopyFrom(
-        tensor_pb2.TensorProto(
-            dtype=types_pb2.DT_STRING,
-            tensor_shape=tensor_shape_pb2.TensorShapeProto(
-                dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=len(serialized))]
-            ),
-            string_val=list(serialized),
-        )
-    )
-    request.output_filter.append(OUTPUT_KEY)
-    return request
 
 
 def probabilities_from_rest(payload: object, count: int) -> list[float]:

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from local import summary
-from metadata import graph
+from metadata.graph import MetadataGraph
+from metadata.outcome import read_outcome
 from metadata.store import open_store
 from tests.conftest import DATA, ROOT, PipelineRun, run_cli, run_pipeline
 
@@ -46,8 +46,8 @@ def tree_digest(folder: Path) -> dict[str, str]:
 def latest_states(run: PipelineRun) -> dict[str, str]:
     """Component -> state in the latest run recorded in `run`'s ML Metadata."""
     store = open_store(str(run.metadata_path))
-    latest = graph.run_ids(store)[-1]
-    return {r.component: r.state for r in graph.component_runs(store, latest)}
+    latest = MetadataGraph(store).run_ids()[-1]
+    return {r.component: r.state for r in MetadataGraph(store).component_runs(latest)}
 
 
 def last_line(text: str) -> str:
@@ -203,7 +203,7 @@ def test_a_new_span_with_an_allowed_anomaly_is_trained_and_pushed(
 
     run = run_pipeline(data, served.output_dir, "--allow-anomaly", "payment_type")
     assert run.returncode == 0, run.stderr[-3000:]
-    result = summary.summarize(str(served.metadata_path))
+    result = read_outcome(str(served.metadata_path))
     assert result.blessed, result
     new = set(os.listdir(served.serving_base)) - before
     assert len(new) == 1 and result.pushed_path.endswith(new.pop())

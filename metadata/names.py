@@ -1,7 +1,7 @@
 """Every name the pipeline records in ML Metadata and its readers look up, in one place.
 
 A writer (the DAG's node ids in `pipeline.pipeline`, the properties and files
-the components write) and its readers (`local.summary`, `review.*`, the tests)
+the components write) and its readers (`metadata.outcome`, `review.*`, the tests)
 must agree on each of these strings. Defined once here, renaming a node or a
 property renames it on both sides, instead of leaving a reader silently
 finding nothing. This module imports only ML Metadata's protos, so every

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import html
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -181,6 +183,15 @@ def test_a_drifted_new_span_is_refused(served: PipelineRun, tmp_path: Path):
     assert "payment_type (train split): The Linfty distance" in run.stderr
     assert "COMPARATOR_L_INFTY_HIGH" in run.stderr
     assert tree_digest(served.serving_base) == before
+    # The report shows the findings the gate recorded, next to the data it last accepted.
+    report = served.output_dir / "report" / "index.html"
+    assert f"Report: {report}" in run.stderr
+    said = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", report.read_text())).split())
+    accepted_by = MetadataGraph(str(served.metadata_path)).run_ids()[0]
+    assert f"accepted by run {accepted_by}" in said, said
+    assert "Data checked: read span 2 (" in said and "compared with the last accepted" in said
+    assert re.search(r"payment_type train: The Linfty distance .*\[COMPARATOR_L_INFTY_HIGH\]",
+                     said), said
 
 
 @pytest.mark.e2e

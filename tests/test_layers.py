@@ -46,7 +46,7 @@ ALLOWED = {
 # (package, imported package): allowed only inside a function, with the reason.
 LAZY_ONLY: dict[tuple[str, str], str] = {}
 READERS = ("review.report", "review.lineage", "review.schema_draft", "local.summary",
-           "metadata.graph", "metadata.evaluation", "metadata.artifacts",
+           "metadata.outcome", "metadata.graph", "metadata.evaluation", "metadata.artifacts",
            # forks Luigi workers: must not have loaded TensorFlow
            "orchestrators.luigi_run")
 

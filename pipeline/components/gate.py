@@ -11,7 +11,9 @@ accepted) and points `<pipeline_root>/baselines/accepted_statistics.json` at
 it (pipeline/components/baseline.py): the baseline the next run's drift check compares
 against. A failed gate publishes nothing, so drifted data never becomes the
 new baseline. The gate reads that file itself rather than through a Resolver
-node, which open-source Kubeflow Pipelines cannot run.
+node, which open-source Kubeflow Pipelines cannot run. A refusal records its
+findings beside that file instead (`baseline.record_refusal`), for the report,
+which so never recomputes them.
 """
 
 import json
@@ -39,7 +41,7 @@ from pipeline.components.baseline import (
 from pipeline.components.csv_example_gen import SPLIT_ROWS_PROPERTY
 from pipeline.components.findings import evaluate, finding_line, findings, parse_allowed
 
-REPORT_FILE = names.GATE_REPORT_FILE  # read back by local.summary and the report
+REPORT_FILE = names.GATE_REPORT_FILE  # read back by metadata.outcome (data_checked)
 _STATS_FILE = "FeatureStats.pb"
 _ANOMALIES_FILE = "SchemaDiff.pb"
 GATE_FIRST_LINE = names.GATE_FIRST_LINE

@@ -163,7 +163,7 @@ def run_json(run: RunOutcome) -> dict:
             "unchanged": bool(push is not None and push.kind == outcome.KEPT)}
 
 
-# -- light readers of artifact payloads ------------------------------------------
+# -- the command line ---------------------------------------------------------------
 def _to_json(runs: list[RunOutcome], lineage: Lineage | None, error: str | None) -> str:
     return json.dumps(
         {

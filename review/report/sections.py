@@ -72,13 +72,11 @@ def count(value: float | None) -> str:
 
 # -- overview and statistics ------------------------------------------------------------------
 def section_overview(run: RunData, verdict: str) -> Markup:
-    started = min((e.create_time_since_epoch for e in run.executions), default=0) / 1000
-    finished = max((e.last_update_time_since_epoch for e in run.executions), default=0) / 1000
-    rows = [[r.component, r.state, f"{r.seconds:.1f} s"]
-            for r in run.graph.component_runs(run.run_id)]
+    outcome = run.outcome
+    rows = [[r.component, r.state, f"{r.seconds:.1f} s"] for r in outcome.components]
     return render("overview.html", verdict=verdict, run_id=run.run_id,
-                  started=format_time(started), finished=format_time(finished),
-                  seconds=finished - started, rows=rows)
+                  started=format_time(outcome.started), finished=format_time(outcome.finished),
+                  seconds=outcome.finished - outcome.started, rows=rows)
 
 
 def _feature(images: Images, stats, rows: int, selected: set[str]) -> dict:

@@ -36,10 +36,10 @@ class RunData:
 
     graph: MetadataGraph
     run_id: str
-    executions: list = field(default_factory=list)
     # What the run did (blessed, pushed, data checked): the record the runner's summary
     # and `review.lineage` show too (`metadata.outcome`).
-    outcome: RunOutcome | None = None
+    outcome: RunOutcome
+    executions: list = field(default_factory=list)
 
     def _latest_output(self, key: str, type_name: str) -> tuple:
         """(execution, artifact) of the run's latest output `key` of type `type_name`."""
@@ -61,8 +61,8 @@ class RunData:
 def load_run(where: Location, run_id: str | None = None) -> RunData:
     graph = MetadataGraph(where)
     run_id = graph.latest_run_id(run_id)
-    return RunData(graph, run_id, graph.run_executions(run_id),
-                   outcomes.run_outcome(graph, run_id, details=False))
+    return RunData(graph, run_id, outcomes.run_outcome(graph, run_id, details=False),
+                   graph.run_executions(run_id))
 
 
 def load_selection(run: RunData) -> dict | None:

@@ -101,7 +101,7 @@ class Recorder:
 
 
 @pytest.fixture(params=[False, True], ids=["ir-layout", "airflow-layout"])
-def runs(request, tmp_path: Path) -> Recorder:
+def store(request, tmp_path: Path) -> Recorder:
     """r1 pushes 1; r2 is cached end to end; r3 trains the identical model again (kept);
     r4's model is not blessed; r5 repeats r3 from the cache; r6's data is refused."""
     rec = Recorder(tmp_path / "metadata.sqlite", legacy=request.param)
@@ -132,8 +132,8 @@ def _outcomes(rec: Recorder) -> dict[str, outcome.RunOutcome]:
             for run_id in graph.run_ids()}
 
 
-def test_each_kind_of_push_and_the_run_that_really_pushed(runs: Recorder):
-    found = _outcomes(runs)
+def test_each_kind_of_push_and_the_run_that_really_pushed(store: Recorder):
+    found = _outcomes(store)
     served = {"version": "1", "destination": "/serving/1", "pushed_by": "r1"}
     assert list(found) == ["r1", "r2", "r3", "r4", "r5", "r6"]
     assert found["r1"].push == outcome.Push(outcome.PUSHED, **served)
@@ -174,11 +174,11 @@ TOLD = {
 }
 
 
-def test_summary_report_and_lineage_render_the_same_outcome(runs: Recorder):
-    listed = {run.run_id: run for run in list_runs(MetadataGraph(str(runs.path)))}
-    for run_id, recorded in _outcomes(runs).items():
+def test_summary_report_and_lineage_render_the_same_outcome(store: Recorder):
+    listed = {run.run_id: run for run in list_runs(MetadataGraph(str(store.path)))}
+    for run_id, recorded in _outcomes(store).items():
         assert listed[run_id] == recorded
-        run = data.load_run(str(runs.path), run_id)
+        run = data.load_run(str(store.path), run_id)
         assert run.outcome == recorded
         verdict, blessed = data.verdict_line(run)
         assert blessed is recorded.blessed

@@ -1,4 +1,4 @@
-"""Per-run facts from ML Metadata, read with the runner's own functions (local/summary.py).
+"""Per-run facts from ML Metadata, read with the runner's own functions (metadata/outcome.py).
 
 Runs as a subprocess (`python -m benchmarks.mlmd STORE...`, printing JSON) so
 the benchmark process itself never imports TensorFlow/TFMA: it stays small and
@@ -43,8 +43,8 @@ def read_store(metadata_path: str) -> list[dict]:
     Component times come from `component_runs` first, so a failure to read
     metrics (e.g. no Evaluator output in a failed run) still leaves the times.
     """
-    from local import summary
     from metadata.graph import MetadataGraph
+    from metadata.outcome import read_outcome
 
     graph = MetadataGraph(metadata_path)
     runs = []
@@ -54,7 +54,7 @@ def read_store(metadata_path: str) -> list[dict]:
         ]
         run = RecordedRun(run_id=run_id, components=components)
         try:
-            recorded = summary.summarize(metadata_path, run_id)
+            recorded = read_outcome(metadata_path, run_id)
             run.metrics, run.blessed = recorded.metrics, recorded.blessed
         except Exception as error:  # noqa: BLE001 - reported next to the times
             run.error = f"{type(error).__name__}: {error}"

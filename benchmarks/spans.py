@@ -77,13 +77,14 @@ def overall_by_model(evaluation_uri: str) -> dict[str, float]:
 
 def record(output_dir: Path, run_id: str | None = None) -> dict:
     """What the latest run in `output_dir` did, from ML Metadata."""
-    from local import summary
+    from local.summary import not_blessed_reasons
     from metadata import names
     from metadata.graph import MetadataGraph
+    from metadata.outcome import read_outcome
     from metadata.store import location
 
     where = location(str(output_dir), None)
-    result = summary.summarize(where, run_id)
+    result = read_outcome(where, run_id)
     graph = MetadataGraph(where)
     evaluator = graph.component_execution(result.run_id, names.EVALUATOR)
     metrics = {}
@@ -92,7 +93,7 @@ def record(output_dir: Path, run_id: str | None = None) -> dict:
         if evaluations:
             metrics = overall_by_model(evaluations[0].uri)
     return {"blessed": result.blessed, "pushed": result.pushed_path is not None,
-            "failures": result.not_blessed_because, "metrics": metrics}
+            "failures": not_blessed_reasons(result), "metrics": metrics}
 
 
 def run_pipeline(data_root: Path, output_dir: Path, log: Path, overrides: dict) -> dict:

@@ -13,49 +13,6 @@ from pipeline import preflight, run_config
 from pipeline.components import tfx_internals
 
 
-def format_summary(summary, total_seconds: float) -> str:
-    lines = ["", "Run summary", "-----------"]
-    for run in summary.components:
-        state = "reused" if run.component in summary.reused else run.state
-        lines.append(f"  {run.component:<32} {state:<7} {run.seconds:7.1f} s")
-    lines.append(f"  {'total (wall clock)':<32} {'':<7} {total_seconds:7.1f} s")
-    if summary.reused:
-        lines.append("Partial run: reused the outputs the previous run recorded for "
-                     + ", ".join(summary.reused))
-    if summary.data_checked:
-        lines.append(f"Data: {summary.data_checked}")
-    if summary.metrics:
-        shown = ("auc", "binary_accuracy", "precision", "recall", "example_count")
-        metrics = ", ".join(
-            _metric_text(name, summary.metrics[name], bool(summary.single_class))
-            for name in shown if name in summary.metrics
-        )
-        lines.append(f"Evaluation: {metrics}")
-        if summary.single_class and summary.blessed is not False:
-            lines.append(f"  - {summary.single_class}")
-    if summary.blessed is None:
-        lines.append("Model: not evaluated")
-    else:
-        lines.append(f"Model: {'BLESSED' if summary.blessed else 'NOT blessed'}")
-        lines.extend(f"  - {reason}" for reason in summary.not_blessed_because)
-    if summary.pushed_path:
-        lines.append(f"Pushed: {summary.pushed_path}")
-    else:
-        reason = summary.not_pushed_reason or (
-            "the model was not blessed" if summary.blessed is False else "no push happened"
-        )
-        lines.append(f"Pushed: nothing ({reason})")
-    return "\n".join(lines)
-
-
-def _metric_text(name: str, value: float, single_class: bool) -> str:
-    if name == "example_count":
-        return f"eval examples {int(value)}"
-    if name == "auc" and single_class:
-        return "auc undefined"
-    return f"{name} {value:.4f}"
-
-
 def failure_text(error: BaseException) -> str:
     """What to print when a run fails: the details a user can act on, then one line.
 
@@ -168,13 +125,15 @@ def run_locally(args: argparse.Namespace, started: float) -> int:
             with (progress.track_components(console, config.metadata_location, nodes),
                   tfx_internals.no_tfx_sdist_for_local_beam()):
                 LocalDagRunner().run(pipeline, run_options=partial_run_options(args))
-            summary = run_summary.summarize(config.metadata_location)
-            summary.reused = [c.component for c in summary.components
-                              if c.component not in nodes and c.state == "cached"]
+            from metadata.outcome import read_outcome
+
+            outcome = read_outcome(config.metadata_location)
+            reused = [c.component for c in outcome.components
+                      if c.component not in nodes and c.state == "cached"]
             from review import report
 
             report_path, report_problem = report.try_write_report(
-                config.output_dir, summary.run_id, config.metadata_location
+                config.output_dir, outcome.run_id, config.metadata_location
             )
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
@@ -193,7 +152,7 @@ def run_locally(args: argparse.Namespace, started: float) -> int:
         return 1
     finally:
         stack.close()
-    print(format_summary(summary, time.time() - started))
+    print(run_summary.format_summary(outcome, time.time() - started, reused))
     if report_path:
         print(f"Report: {report_path}")
     else:

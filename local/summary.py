@@ -1,48 +1,23 @@
-"""Read what a run did back out of ML Metadata: components, times, metrics, push.
+"""The summary printed at the end of a run: a `metadata.outcome.RunOutcome`, in words.
 
-The runner prints this at the end of a run; the benchmark and tests use the same
-functions, so what a user reads is what was recorded. Every lookup goes through
-the metadata layer (`metadata.graph`, `metadata.names`, `metadata.evaluation`).
+What the run did is worked out once, from ML Metadata, in `metadata.outcome`;
+the report and `review.lineage` render the same record, so the three agree.
+This module only words it (the local runner and the Luigi runner print it).
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
 
-from metadata import artifacts, names
 from metadata import evaluation as evaluation_files
-from metadata.graph import ComponentRun, MetadataGraph, string_property
-from metadata.store import Location
+from metadata import outcome as outcomes
+from metadata.outcome import RunOutcome
 from models.features import LABEL_KEY
 
-__all__ = ["ComponentRun", "RunSummary", "summarize", "to_json"]
+__all__ = ["format_summary", "not_blessed_reasons", "push_line", "single_class",
+           "single_class_text"]
 
-
-@dataclass
-class RunSummary:
-    """What one pipeline run did, as recorded in ML Metadata."""
-
-    run_id: str
-    components: list[ComponentRun] = field(default_factory=list)
-    metrics: dict[str, float] = field(default_factory=dict)
-    blessed: bool | None = None
-    not_blessed_because: list[str] = field(default_factory=list)
-    pushed_path: str | None = None
-    not_pushed_reason: str | None = None
-    # (big tippers, other trips) per split: "eval" as the Evaluator counted it,
-    # "train" as FeatureSelection counted it in the rows it measured.
-    label_counts: dict[str, list[int]] = field(default_factory=dict)
-    # What the validation gate read and compared it with (pipeline/components/drift.py).
-    data_checked: str | None = None
-    # Nodes a partial run (`--from` / `--to`) left out and took the outputs of from the
-    # previous run; the runner that chose the slice fills it in.
-    reused: list[str] = field(default_factory=list)
-
-    @property
-    def single_class(self) -> str | None:
-        """Why AUC is undefined, when the eval split's label has one class; else None."""
-        return single_class_text(self.label_counts)
+_SHOWN_METRICS = ("auc", "binary_accuracy", "precision", "recall", "example_count")
 
 
 def single_class_text(label_counts: dict[str, list[int]]) -> str | None:
@@ -50,58 +25,69 @@ def single_class_text(label_counts: dict[str, list[int]]) -> str | None:
     return evaluation_files.single_class_text(label_counts, LABEL_KEY)
 
 
-def data_checked(graph: MetadataGraph, run_id: str) -> str | None:
-    """The gate's record of the span it read and the accepted data it compared with."""
-    accepted = graph.node_outputs(run_id, names.GATE, names.VALIDATED_STATISTICS)
-    report = artifacts.read_json(accepted[0].uri if accepted else None, names.GATE_REPORT_FILE)
-    return (report or {}).get("compared")
+def single_class(outcome: RunOutcome) -> str | None:
+    """Why AUC is undefined, when the eval split's label has one class; else None."""
+    return single_class_text(outcome.label_counts)
 
 
-def summarize(where: Location, run_id: str | None = None) -> RunSummary:
-    """The summary of `run_id` (default: the latest run)."""
-    graph = MetadataGraph(where)
-    run_id = graph.latest_run_id(run_id)
-    summary = RunSummary(run_id=run_id, components=graph.component_runs(run_id))
-    summary.data_checked = data_checked(graph, run_id)
-    evaluator = graph.component_execution(run_id, names.EVALUATOR)
-    if evaluator is not None:
-        evaluations = graph.outputs_of_type(evaluator.id, names.MODEL_EVALUATION)
-        blessings = graph.outputs_of_type(evaluator.id, names.MODEL_BLESSING)
-        if blessings:
-            summary.blessed = bool(blessings[0].custom_properties.get(names.BLESSED)
-                                   and blessings[0].custom_properties[names.BLESSED].int_value)
-        if evaluations:
-            uri = evaluations[0].uri
-            summary.metrics = evaluation_files.overall_metrics(uri)
-            counts = evaluation_files.eval_label_counts(uri)
-            if counts:
-                summary.label_counts["eval"] = counts
-            if summary.blessed is False:
-                validation = evaluation_files.load_validation(uri)
-                summary.not_blessed_because = (
-                    [f.text for f in evaluation_files.blessing_failures(validation)]
-                    if validation is not None
-                    else [f"the evaluation recorded no validation result under {uri}"])
-    selections = graph.node_outputs(run_id, names.FEATURE_SELECTION, names.SELECTION)
-    if selections:
-        report = artifacts.read_json(selections[0].uri, names.SELECTION_REPORT_FILE)
-        counts = evaluation_files.train_label_counts(report)
-        if counts:
-            summary.label_counts["train"] = counts
-    if summary.single_class:
-        # "auc 0.0000 (needs at least 0.92)" would blame the model for the data.
-        summary.not_blessed_because = [
-            reason for reason in summary.not_blessed_because if not reason.startswith("auc ")
-        ] + ([summary.single_class] if summary.blessed is False else [])
-    pushed = graph.node_outputs(run_id, names.PUSHER, names.PUSHED_MODEL)
-    if pushed:
-        properties = pushed[0].custom_properties
-        if names.PUSHED in properties and properties[names.PUSHED].int_value:
-            summary.pushed_path = string_property(pushed[0], names.PUSHED_DESTINATION)
-        if names.NOT_PUSHED_REASON in properties:
-            summary.not_pushed_reason = string_property(pushed[0], names.NOT_PUSHED_REASON)
-    return summary
+def not_blessed_reasons(outcome: RunOutcome) -> list[str]:
+    """The failed blessing rules in words; with one class in the eval split, that instead
+    of "auc 0.0000 (needs at least 0.92)", which would blame the model for the data."""
+    one_class = single_class(outcome)
+    if not one_class:
+        return list(outcome.not_blessed_because)
+    return [reason for reason in outcome.not_blessed_because if not reason.startswith("auc ")] \
+        + ([one_class] if outcome.blessed is False else [])
 
 
-def to_json(summary: RunSummary) -> str:
-    return json.dumps(asdict(summary), indent=2)
+def push_line(outcome: RunOutcome) -> str:
+    """"Pushed: ..." for each thing a Pusher can have done."""
+    push = outcome.push
+    if push is None or push.kind == outcomes.NOT_PUSHED:
+        reason = (push.reason if push is not None else "") or (
+            "the model was not blessed" if outcome.blessed is False else "no push happened")
+        return f"Pushed: nothing ({reason})"
+    if push.new:
+        return f"Pushed: {push.destination}"
+    why = ("the Pusher was cached: nothing changed since that push" if push.kind == outcomes.CACHED
+           else "this run's model is identical to it")
+    return (f"Pushed: nothing new; serving version {push.version}, pushed by run "
+            f"{push.pushed_by} ({why}): {push.destination}")
+
+
+def format_summary(outcome: RunOutcome, total_seconds: float,
+                   reused: Sequence[str] = ()) -> str:
+    """The run summary; `reused`: nodes a partial run (`--from` / `--to`) left out and
+    took the outputs of from the previous run (the runner that chose the slice knows)."""
+    lines = ["", "Run summary", "-----------"]
+    for run in outcome.components:
+        state = "reused" if run.component in reused else run.state
+        lines.append(f"  {run.component:<32} {state:<7} {run.seconds:7.1f} s")
+    lines.append(f"  {'total (wall clock)':<32} {'':<7} {total_seconds:7.1f} s")
+    if reused:
+        lines.append("Partial run: reused the outputs the previous run recorded for "
+                     + ", ".join(reused))
+    if outcome.data_checked:
+        lines.append(f"Data: {outcome.data_checked}")
+    one_class = single_class(outcome)
+    if outcome.metrics:
+        metrics = ", ".join(_metric_text(name, outcome.metrics[name], bool(one_class))
+                            for name in _SHOWN_METRICS if name in outcome.metrics)
+        lines.append(f"Evaluation: {metrics}")
+        if one_class and outcome.blessed is not False:
+            lines.append(f"  - {one_class}")
+    if outcome.blessed is None:
+        lines.append("Model: not evaluated")
+    else:
+        lines.append(f"Model: {'BLESSED' if outcome.blessed else 'NOT blessed'}")
+        lines.extend(f"  - {reason}" for reason in not_blessed_reasons(outcome))
+    lines.append(push_line(outcome))
+    return "\n".join(lines)
+
+
+def _metric_text(name: str, value: float, one_class: bool) -> str:
+    if name == "example_count":
+        return f"eval examples {int(value)}"
+    if name == "auc" and one_class:
+        return "auc undefined"
+    return f"{name} {value:.4f}"

@@ -13,8 +13,11 @@ rows written by the executor.
 from __future__ import annotations
 
 import glob
+import hashlib
 import json
 import os
+
+from metadata import names
 
 STATS_FILE = "FeatureStats.pb"
 ANOMALIES_FILE = "SchemaDiff.pb"
@@ -87,6 +90,30 @@ def read_json(uri: str | None, file_name: str) -> dict | None:
     """The JSON file `file_name` a component wrote into artifact folder `uri`, if any."""
     path = os.path.join(uri, file_name) if uri else ""
     if not path or not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def refusal_file(pointer_file: str, statistics_uri: str) -> str:
+    """Where the gate records why it refused the statistics at `statistics_uri`.
+
+    A failed TFX execution publishes no output, so the gate writes its
+    findings into the folder of the pointer to the statistics it last
+    accepted (`<pipeline_root>/baselines/`), named by a digest of the refused
+    statistics' uri, which ML Metadata records as the gate's input.
+    """
+    digest = hashlib.sha256(statistics_uri.encode()).hexdigest()[:16]
+    return os.path.join(os.path.dirname(pointer_file), names.GATE_REFUSALS_DIR,
+                        f"{digest}.json")
+
+
+def read_refusal(pointer_file: str, statistics_uri: str) -> dict | None:
+    """The gate's refusal record for those statistics: {"findings", "allowed", "compared",
+    "baseline"} (`baseline`: the pointer record it compared with, or None); None when the
+    gate recorded none (it accepted them, or ran before it recorded refusals)."""
+    path = refusal_file(pointer_file, statistics_uri)
+    if not os.path.exists(path):
         return None
     with open(path) as f:
         return json.load(f)

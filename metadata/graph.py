@@ -76,6 +76,21 @@ class Step:
         return self.finished - self.started
 
 
+@dataclass
+class Lineage:
+    """A pushed model and the executions that led to it, oldest first (`review.lineage`)."""
+
+    pushed: ArtifactInfo
+    version: str
+    destination: str
+    steps: list[Step]
+    # After the push: batch predictions and rollout changes that used this version.
+    uses: list[dict] = field(default_factory=list)
+
+    def step(self, component: str) -> Step | None:
+        return next((s for s in self.steps if s.component == component), None)
+
+
 def artifact_properties(artifact: metadata_store_pb2.Artifact) -> dict[str, object]:
     """Every property and custom property of an ML Metadata artifact, as plain values."""
     return {k: _value(v) for k, v in {**artifact.properties, **artifact.custom_properties}.items()}
@@ -336,20 +351,3 @@ class MetadataGraph:
             role=role,
         )
 
-
-# -- the same questions for callers holding an open store --------------------------------------
-def run_ids(store: metadata_store.MetadataStore) -> list[str]:
-    """Pipeline run ids, oldest first."""
-    return MetadataGraph(store).run_ids()
-
-
-def component_runs(store: metadata_store.MetadataStore, run_id: str) -> list[ComponentRun]:
-    """Every execution of `run_id`, in start order."""
-    return MetadataGraph(store).component_runs(run_id)
-
-
-def node_outputs(
-    store: metadata_store.MetadataStore, run_id: str, node: str, type_name: str
-) -> list[metadata_store_pb2.Artifact]:
-    """Outputs of type `type_name` of node `node`'s (last) execution in `run_id`."""
-    return MetadataGraph(store).node_outputs(run_id, node, type_name)

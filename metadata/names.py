@@ -1,7 +1,7 @@
 """Every name the pipeline records in ML Metadata and its readers look up, in one place.
 
 A writer (the DAG's node ids in `pipeline.pipeline`, the properties and files
-the components write) and its readers (`local.summary`, `review.*`, the tests)
+the components write) and its readers (`metadata.outcome`, `review.*`, the tests)
 must agree on each of these strings. Defined once here, renaming a node or a
 property renames it on both sides, instead of leaving a reader silently
 finding nothing. This module imports only ML Metadata's protos, so every
@@ -65,11 +65,16 @@ SERVING_CHECK = "serving_check"
 # version it compared with (0 for none) and its folder, under TFX's own key for the latter.
 BASELINE_VERSION = "baseline_version"
 BASELINE_URI = "baseline_model"
-# On the gate's execution: the --allow-anomaly entries, comma-separated.
+# On the gate's execution: the --allow-anomaly entries, comma-separated, and the path of the
+# pointer to the statistics it last accepted (pipeline/components/baseline.py).
 ALLOWED_ANOMALIES = "allowed_anomalies"
+ACCEPTED_STATISTICS_FILE = "accepted_statistics_file"
 
 # -- files the components write inside their artifacts ---------------------------------------
 GATE_REPORT_FILE = "validation.json"  # ValidatedStatistics: what was compared, what was allowed
+# A refusing gate publishes nothing; it records its findings in this folder beside the
+# pointer file, one JSON file per refused statistics (metadata.artifacts.refusal_file).
+GATE_REFUSALS_DIR = "refusals"
 SELECTION_REPORT_FILE = "feature_selection.json"  # FeatureSelection: every decision, label counts
 HISTORY_FILE = "training_history.json"  # ModelRun: the Keras training history
 TRAINING_FACTS_FILE = "training_facts.json"  # ModelRun: steps, batch size, final losses

@@ -109,11 +109,12 @@ def run_payload(output_dir: str, where, exit_code: int, failure: str = "") -> di
 
     `failure` is the run's error text (for a refused run, the gate's message).
     """
-    from local.summary import summarize
+    from local.summary import not_blessed_reasons
+    from metadata.outcome import read_outcome
 
     summary = None
     try:
-        summary = summarize(where)
+        summary = read_outcome(where)
     except Exception:  # noqa: BLE001 - nothing recorded: the message still goes out
         pass
     refused = refused_features(failure)
@@ -132,7 +133,7 @@ def run_payload(output_dir: str, where, exit_code: int, failure: str = "") -> di
     last_line = failure.strip().splitlines()[-1] if failure.strip() else ""
     message = payload(
         f"Pipeline run {summary.run_id if summary else ''}".strip(), outcome, refused=refused,
-        missed=list(summary.not_blessed_because) if summary and exit_code == 0 else [],
+        missed=not_blessed_reasons(summary) if summary and exit_code == 0 else [],
         version=os.path.basename(pushed.rstrip("/")) if pushed else None,
         report=report if os.path.exists(report) else None)
     if last_line and not refused:

@@ -36,7 +36,8 @@ from luigi.execution_summary import LuigiStatusCode
 
 from local import progress
 from local.lock import RunLockedError, run_lock
-from local.run import format_summary, report_after_refusal
+from local.run import report_after_refusal
+from local.summary import format_summary
 from metadata import names, store
 from metadata.errors import first_line
 from orchestrators import ir as ir_file
@@ -197,10 +198,10 @@ def run_with_luigi(args: argparse.Namespace, started: float) -> int:
                 result = build(plan, run_id, run_dir, args)
                 _printer = None
                 if result.status in _SUCCESS:
-                    from local import summary as run_summary
+                    from metadata.outcome import read_outcome
                     from review import report
 
-                    summary = run_summary.summarize(config.metadata_location, run_id)
+                    outcome = read_outcome(config.metadata_location, run_id)
                     report_path, problem = report.try_write_report(
                         config.output_dir, run_id, config.metadata_location)
             if result.status not in _SUCCESS:
@@ -215,7 +216,7 @@ def run_with_luigi(args: argparse.Namespace, started: float) -> int:
     except Exception as error:  # noqa: BLE001 - any other failure becomes one line
         print(f"error: {first_line(error, with_type=True)}", file=sys.stderr)
         return 1
-    print(format_summary(summary, time.time() - started))
+    print(format_summary(outcome, time.time() - started))
     print(f"Report: {report_path}" if report_path else f"warning: no report written: {problem}")
     return 0
 

@@ -22,8 +22,10 @@ A cached execution re-links the artifacts an earlier run produced, so each
 artifact is attributed to the execution that really computed it (state
 COMPLETE), which may belong to an earlier run than the push.
 
-The report (`review.report`) reads MLMD through the same `MetadataGraph`;
-the text output is in `review.lineage_text`.
+The runs list shows each run's `metadata.outcome.RunOutcome`, the record the
+runner's summary and the report render too. The report (`review.report`)
+reads MLMD through the same `MetadataGraph`; the text output is in
+`review.lineage_text`, which imports nothing from here.
 """
 
 from __future__ import annotations
@@ -33,55 +35,19 @@ import json
 import os
 import sys
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 
 from ml_metadata.proto import metadata_store_pb2
 
-from metadata import names, serving_records
-from metadata.graph import (
-    ArtifactInfo,
-    MetadataGraph,
-    Step,
-    is_blessed,
-    is_pushed,
-    is_unchanged_push,
-    string_property,
-)
+from metadata import names, outcome, serving_records
+from metadata.graph import Lineage, MetadataGraph, string_property
 from metadata.graph import NotRecordedError as LineageError
+from metadata.outcome import RunOutcome
 from metadata.store import MetadataConnectionError
 from options import declared as options_declared
 from review.lineage_text import format_lineage, format_runs
 
-__all__ = ["LineageError", "MetadataGraph", "Lineage", "RunInfo", "model_lineage", "list_runs",
-           "format_lineage", "format_runs", "main"]
-
-
-@dataclass
-class Lineage:
-    """The pushed model and the executions that led to it, oldest first."""
-
-    pushed: ArtifactInfo
-    version: str
-    destination: str
-    steps: list[Step]
-    # After the push: batch predictions and rollout changes that used this version.
-    uses: list[dict] = field(default_factory=list)
-
-    def step(self, component: str) -> Step | None:
-        return next((s for s in self.steps if s.component == component), None)
-
-
-@dataclass
-class RunInfo:
-    """One pipeline run as ML Metadata recorded it."""
-
-    run_id: str
-    started: float
-    finished: float
-    states: dict[str, int]
-    blessed: bool | None
-    pushed_version: str | None  # pushed by this run (not by a cached earlier one)
-    unchanged: bool = False  # the Pusher found this exact model already served
+__all__ = ["LineageError", "MetadataGraph", "Lineage", "model_lineage", "list_runs", "main"]
 
 
 # -- the chain behind a pushed model --------------------------------------------
@@ -100,8 +66,7 @@ def _pick_pushed(graph: MetadataGraph, version: str | None) -> metadata_store_pb
     if not matches:
         known = ", ".join(dict.fromkeys(versions))
         raise LineageError(f"no pushed model version {version}; pushed versions: {known}")
-    real = [a for a in matches if not is_unchanged_push(a)]
-    return (real or matches)[0]
+    return outcome.original_push(graph, matches[0])
 
 
 def _ancestors(
@@ -181,55 +146,28 @@ def model_lineage(graph: MetadataGraph, version: str | None = None) -> Lineage:
     )
 
 
-def list_runs(graph: MetadataGraph) -> list[RunInfo]:
-    """Every run, oldest first, with what it did and whether it pushed."""
-    runs = []
-    for run_id in graph.run_ids():
-        executions = graph.run_executions(run_id)
-        states: dict[str, int] = {}
-        for execution in executions:
-            state = names.STATE_NAMES.get(execution.last_known_state, "?")
-            states[state] = states.get(state, 0) + 1
-        pushed = _run_pushed(graph, executions)
-        runs.append(
-            RunInfo(
-                run_id=run_id,
-                started=min((e.create_time_since_epoch for e in executions), default=0) / 1000,
-                finished=max((e.last_update_time_since_epoch for e in executions), default=0)
-                / 1000,
-                states=states,
-                blessed=_run_blessed(graph, executions),
-                pushed_version=pushed[0] if pushed else None,
-                unchanged=bool(pushed and pushed[1]),
-            )
-        )
-    return runs
+def list_runs(graph: MetadataGraph) -> list[RunOutcome]:
+    """Every run, oldest first, with what it did: the outcome the summary and report show."""
+    return [outcome.run_outcome(graph, run_id, details=False) for run_id in graph.run_ids()]
 
 
-def _run_blessed(graph: MetadataGraph, executions) -> bool | None:
-    for execution in reversed(executions):
-        for artifact in graph.outputs_of_type(execution.id, names.MODEL_BLESSING):
-            return is_blessed(artifact)
-    return None
+def run_json(run: RunOutcome) -> dict:
+    """One run for `--json`: its outcome, and `pushed_version` (a version this run's own
+    Pusher recorded, new or kept; None for a cached one) and `unchanged` (kept)."""
+    push = run.push
+    own = push is not None and push.kind in (outcome.PUSHED, outcome.KEPT)
+    return {"run_id": run.run_id, "started": run.started, "finished": run.finished,
+            "states": run.states, "blessed": run.blessed, "failed": run.failed,
+            "refused": run.refused, "push": asdict(push) if push is not None else None,
+            "pushed_version": push.version if own else None,
+            "unchanged": bool(push is not None and push.kind == outcome.KEPT)}
 
 
-def _run_pushed(graph: MetadataGraph, executions) -> tuple[str, bool] | None:
-    """(version, unchanged) of what this run's own Pusher execution recorded, if any."""
-    complete = metadata_store_pb2.Execution.COMPLETE
-    for execution in reversed(executions):
-        if execution.last_known_state != complete:
-            continue
-        for artifact in graph.outputs_of_type(execution.id, names.PUSHED_MODEL):
-            if is_pushed(artifact):
-                return string_property(artifact, names.PUSHED_VERSION), is_unchanged_push(artifact)
-    return None
-
-
-# -- light readers of artifact payloads ------------------------------------------
-def _to_json(runs: list[RunInfo], lineage: Lineage | None, error: str | None) -> str:
+# -- the command line ---------------------------------------------------------------
+def _to_json(runs: list[RunOutcome], lineage: Lineage | None, error: str | None) -> str:
     return json.dumps(
         {
-            "runs": [asdict(r) for r in runs],
+            "runs": [run_json(r) for r in runs],
             "lineage": asdict(lineage) if lineage else None,
             "error": error,
         },

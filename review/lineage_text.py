@@ -1,23 +1,22 @@
 """The lineage as text: the runs list, the five-line answer, the chain of executions.
 
-`review.lineage` finds the runs and the chain in ML Metadata; this module only
-words them (the report shows `headline` too).
+`review.lineage` finds the runs (`metadata.outcome`) and the chain in ML
+Metadata; this module only words them (the report shows `headline` too). It
+imports nothing from `review.lineage`, which imports it.
 """
 
 from __future__ import annotations
 
 import datetime
 import json
-from typing import TYPE_CHECKING
 
-from metadata import names
+from metadata import names, outcome
 from metadata.artifacts import anomalies_by_split
 from metadata.evaluation import recorded_baseline
-from metadata.graph import ArtifactInfo, Step
+from metadata.graph import ArtifactInfo, Lineage, Step
+from metadata.outcome import RunOutcome
 from metadata.serving_records import describe_use
 
-if TYPE_CHECKING:  # review.lineage imports this module
-    from review.lineage import Lineage, RunInfo
 
 def fingerprint_summary(fingerprint: str) -> str:
     """'split:...,num_files:1,total_bytes:1922812,...' -> '1 file, 1.9 MB'."""
@@ -35,19 +34,26 @@ def _states(states: dict[str, int]) -> str:
     return ", ".join(f"{n} {state}" for state, n in sorted(states.items()))
 
 
-def format_runs(runs: list[RunInfo]) -> list[str]:
+def push_text(run: RunOutcome) -> str:
+    """What the run's Pusher did, in the runs list's words."""
+    push = run.push
+    if push is None or push.kind == outcome.NOT_PUSHED:
+        return "pushed nothing"
+    if push.kind == outcome.PUSHED:
+        return f"pushed {push.version}"
+    if push.kind == outcome.KEPT:
+        return (f"nothing new pushed; kept {push.version} (the same model, pushed by run "
+                f"{push.pushed_by})")
+    return f"nothing new pushed; serving {push.version}, pushed by run {push.pushed_by}"
+
+
+def format_runs(runs: list[RunOutcome]) -> list[str]:
     lines = [f"Pipeline runs ({len(runs)}):"]
     for run in runs:
         blessed = {True: "blessed", False: "NOT blessed", None: "not evaluated"}[run.blessed]
-        if run.pushed_version is None:
-            pushed = "pushed nothing"
-        elif run.unchanged:
-            pushed = f"kept {run.pushed_version} (same model)"
-        else:
-            pushed = f"pushed {run.pushed_version}"
         lines.append(
             f"  {run.run_id}  {run.finished - run.started:6.1f} s  "
-            f"{_states(run.states):<20} {blessed}, {pushed}"
+            f"{_states(run.states):<20} {blessed}, {push_text(run)}"
         )
     return lines
 

@@ -32,6 +32,7 @@ MODELS_DIR = "/models"
 MODEL_BASE_PATH = f"{MODELS_DIR}/{MODEL_NAME}"
 PROMETHEUS_PATH = "/monitoring/prometheus/metrics"
 
+
 __all__ = [
     "CONFIG_DIR",
     "GRPC_PORT",

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from serving import INPUT_KEY, MODEL_NAME, OUTPUT_KEY, SIGNATURE_NAME
+from serving.server_api import predict_request
 
 ID_INPUT = "capture_ids"  # logged only: the caller's row ids
 FILE_PREFIX = "requests-"
@@ -76,8 +77,6 @@ def prediction_log(examples: Sequence[bytes], probabilities: Sequence[float],
     """One PredictionLog: the request as sent, the probabilities answered, the version."""
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
-
-    from serving.server_api import predict_request
 
     request = predict_request(list(examples), model, SIGNATURE_NAME, version)
     if ids is not None:
@@ -272,7 +271,7 @@ def read_captured(folder: str | os.PathLike) -> Captured:
     result = Captured()
     for path in capture_files(folder):
         if is_proxy_log(path.name):
-            logs = read_proxy_log(path)
+            logs = (prediction_log(*call) for call in read_proxy_log(path))
         else:
             from tensorflow_serving.apis import prediction_log_pb2
 

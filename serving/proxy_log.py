@@ -4,11 +4,13 @@ For callers that do not use `serving.client`, `serving/nginx/` puts Debian's
 nginx in front of TF Serving's REST port: it proxies every request unchanged
 and writes one JSON line per predict call with the request body and (through
 the njs module's body filter) the response body, to `requests.proxy.jsonl`
-in the capture folder. This module turns each answered predict call into a
-`PredictionLog` (`serving.capture.prediction_log`), so `monitoring.check`
-reads both sources alike. A half-written last line, other endpoints and
-failed calls are skipped; nginx cannot know which version answered unless the
-URL names it (`/versions/<v>`), so the version is left unknown otherwise.
+in the capture folder. This module reads each answered predict call back as
+(examples, probabilities, model, version), which `serving.capture` turns
+into a `PredictionLog` like the client's, so `monitoring.check` reads both
+sources alike (capture imports this module, not the other way round). A
+half-written last line, other endpoints and failed calls are skipped; nginx
+cannot know which version answered unless the URL names it (`/versions/<v>`),
+so the version is left unknown otherwise.
 """
 
 from __future__ import annotations
@@ -71,10 +73,9 @@ def response_probabilities(body: dict, count: int) -> list[float]:
     return result
 
 
-def parse_line(line: str):
-    """The PredictionLog of one logged predict call; None for anything else."""
-    from serving.capture import prediction_log
-
+def parse_line(line: str) -> tuple[list[bytes], list[float], str, int | None] | None:
+    """(examples, probabilities, model, version) of one logged predict call; None for
+    anything else."""
     try:
         entry = json.loads(line)
         match = _PREDICT.match(entry.get("uri", "").split("?")[0])
@@ -85,13 +86,14 @@ def parse_line(line: str):
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
     version = int(match.group(2)) if match.group(2) else None
-    return prediction_log(examples, probabilities, match.group(1), version)
+    return examples, probabilities, match.group(1), version
 
 
-def read_proxy_log(path: str | Path) -> Iterator:
-    """PredictionLogs of every answered predict call in one nginx capture log."""
+def read_proxy_log(path: str | Path) -> Iterator[tuple[list[bytes], list[float], str, int | None]]:
+    """(examples, probabilities, model, version) of every answered predict call in one
+    nginx capture log."""
     with open(path, encoding="utf-8", errors="replace") as f:
         for line in f:
-            log = parse_line(line)
-            if log is not None:
-                yield log
+            call = parse_line(line)
+            if call is not None:
+                yield call

@@ -14,8 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from local import summary
 from metadata import store
+from metadata.outcome import read_outcome
 from tests.conftest import ROOT
 
 TRAINING_CHAIN = ("CsvExampleGen", "StatisticsGen", "FeatureSelection", "Transform", "Trainer",
@@ -65,6 +65,6 @@ def check_review_tools(output_dir: Path, run_id: str, data_root: Path, served: P
 
     location = (store.mysql_connection_config(store.parse_mysql(mysql), env) if mysql
                 else str(output_dir / store.SQLITE_FILENAME))
-    recorded = summary.summarize(location, run_id)
+    recorded = read_outcome(location, run_id)
     assert recorded.blessed is True and recorded.pushed_path == str(served)
     assert {c.component for c in recorded.components} >= set(TRAINING_CHAIN)

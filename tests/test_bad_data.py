@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import html
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -19,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from local import summary
-from metadata import graph
+from metadata.graph import MetadataGraph
+from metadata.outcome import read_outcome
 from metadata.store import open_store
 from tests.conftest import DATA, ROOT, PipelineRun, run_cli, run_pipeline
 
@@ -46,8 +48,8 @@ def tree_digest(folder: Path) -> dict[str, str]:
 def latest_states(run: PipelineRun) -> dict[str, str]:
     """Component -> state in the latest run recorded in `run`'s ML Metadata."""
     store = open_store(str(run.metadata_path))
-    latest = graph.run_ids(store)[-1]
-    return {r.component: r.state for r in graph.component_runs(store, latest)}
+    latest = MetadataGraph(store).run_ids()[-1]
+    return {r.component: r.state for r in MetadataGraph(store).component_runs(latest)}
 
 
 def last_line(text: str) -> str:
@@ -181,6 +183,15 @@ def test_a_drifted_new_span_is_refused(served: PipelineRun, tmp_path: Path):
     assert "payment_type (train split): The Linfty distance" in run.stderr
     assert "COMPARATOR_L_INFTY_HIGH" in run.stderr
     assert tree_digest(served.serving_base) == before
+    # The report shows the findings the gate recorded, next to the data it last accepted.
+    report = served.output_dir / "report" / "index.html"
+    assert f"Report: {report}" in run.stderr
+    said = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", report.read_text())).split())
+    accepted_by = MetadataGraph(str(served.metadata_path)).run_ids()[0]
+    assert f"accepted by run {accepted_by}" in said, said
+    assert "Data checked: read span 2 (" in said and "compared with the last accepted" in said
+    assert re.search(r"payment_type train: The Linfty distance .*\[COMPARATOR_L_INFTY_HIGH\]",
+                     said), said
 
 
 @pytest.mark.e2e
@@ -203,7 +214,7 @@ def test_a_new_span_with_an_allowed_anomaly_is_trained_and_pushed(
 
     run = run_pipeline(data, served.output_dir, "--allow-anomaly", "payment_type")
     assert run.returncode == 0, run.stderr[-3000:]
-    result = summary.summarize(str(served.metadata_path))
+    result = read_outcome(str(served.metadata_path))
     assert result.blessed, result
     new = set(os.listdir(served.serving_base)) - before
     assert len(new) == 1 and result.pushed_path.endswith(new.pop())

@@ -51,3 +51,20 @@ def test_recorded_baseline_uses_tfx_key_for_the_location():
     assert evaluation.recorded_baseline({"baseline_version": 0, "baseline_model": ""}) is None
     assert evaluation.recorded_baseline(
         {"baseline_version": 7, "baseline_model": "gs://b/m/7"}) == (7, "gs://b/m/7")
+
+
+def test_a_refusal_is_recorded_beside_the_pointer_and_read_back_by_statistics(tmp_path: Path):
+    """The gate's refusal record (written by the gate, read by the report without TFDV)."""
+    from metadata import artifacts
+
+    pointer = baseline.accepted_statistics_file(str(tmp_path / "root"))
+    finding = {"feature": "fare", "split": "train", "type": "LOW_PRESENCE", "description": "x"}
+    assert artifacts.read_refusal(pointer, "/stats/7") is None
+    baseline.record_refusal(pointer, "/stats/7", {"findings": [finding], "compared": "read"})
+    baseline.record_refusal(pointer, "/stats/8", {"findings": [], "compared": "other"})
+    record = artifacts.read_refusal(pointer, "/stats/7")
+    assert record["findings"] == [finding] and record["statistics_uri"] == "/stats/7"
+    assert artifacts.read_refusal(pointer, "/stats/8")["compared"] == "other"
+    folder = Path(pointer).parent / names.GATE_REFUSALS_DIR
+    assert sorted(p.suffix for p in folder.iterdir()) == [".json", ".json"]  # no temp files
+    assert not Path(pointer).exists(), "a refusal moves no baseline"

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from local import summary
+from metadata.outcome import read_outcome
 from tests.conftest import DATA, PipelineRun, run_cli
 from tests.test_bad_data import last_line, latest_states, tree_digest, write_csv
 
@@ -55,7 +55,7 @@ def _versions(run_dir: Path) -> set[str]:
 
 def _pushed_or_kept(run: PipelineRun, before: set[str]) -> None:
     """Blessed and pushed as a new version, or kept out with the reason printed."""
-    result = summary.summarize(str(run.metadata_path))
+    result = read_outcome(str(run.metadata_path))
     new = _versions(run.output_dir) - before
     if result.blessed:
         assert len(new) == 1 and result.pushed_path.endswith(new.pop()), result

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import subprocess
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 
-from metadata import graph
+from metadata.graph import MetadataGraph
+from metadata.outcome import read_outcome
 from metadata.store import open_store
 from review import lineage
 from tests.conftest import DATA, ROOT
@@ -67,8 +71,8 @@ def _ids(step: dict, key: str, side: str = "outputs") -> list[int]:
 
 @pytest.mark.e2e
 def test_it_lists_the_runs_and_what_they_pushed(chain, runs, served):
-    store = open_store(str(runs.first.metadata_path))
-    run_ids = graph.run_ids(store)
+    mlmd = MetadataGraph(str(runs.first.metadata_path))
+    run_ids = mlmd.run_ids()
     assert [r["run_id"] for r in chain["runs"]] == run_ids and len(run_ids) == 3
     first, second, repeat = chain["runs"]
     assert first["blessed"] is True and first["pushed_version"] is not None
@@ -80,7 +84,7 @@ def test_it_lists_the_runs_and_what_they_pushed(chain, runs, served):
     pushed = [r["pushed_version"] for r in chain["runs"] if r["pushed_version"]]
     assert pushed[-1] == served.name
     for run in chain["runs"]:
-        assert sum(run["states"].values()) == len(graph.component_runs(store, run["run_id"]))
+        assert sum(run["states"].values()) == len(mlmd.component_runs(run["run_id"]))
 
 
 @pytest.mark.e2e
@@ -97,7 +101,7 @@ def test_every_component_of_the_training_run_is_in_the_chain(chain, runs):
     """Nothing that touched the model's data is left out (resolvers only pick inputs)."""
     store = open_store(str(runs.first.metadata_path))
     trained_in = _step(chain, "Trainer")["run_id"]
-    in_run = {r.component for r in graph.component_runs(store, trained_in)}
+    in_run = {r.component for r in MetadataGraph(store).component_runs(trained_in)}
     in_chain = {s["component"] for s in chain["lineage"]["steps"]}
     assert {c for c in in_run if "resolver" not in c} <= in_chain, in_run - in_chain
     roles = {s["component"]: s["role"] for s in chain["lineage"]["steps"]}
@@ -206,3 +210,38 @@ def test_cached_outputs_are_credited_to_the_run_that_computed_them(runs):
                             if p.name.isdigit())
         (blessing,) = chain.step("Evaluator").outputs["blessing"]
         assert blessing.properties["baseline_version"] == first_version, "run 1's model"
+
+
+@pytest.mark.e2e
+def test_a_fully_cached_run_is_told_alike_by_summary_report_and_lineage(runs, chain, served):
+    """The repeated run pushed nothing new: its cached Pusher re-linked the second run's
+    push record. The summary it printed, its report and the lineage's runs list say so,
+    with the same version and the same pushing run (all render metadata.outcome)."""
+    _, second, repeat = chain["runs"]
+    assert set(repeat["states"]) == {"cached"}, repeat["states"]
+    recorded = read_outcome(str(runs.first.metadata_path), repeat["run_id"])
+    assert asdict(recorded.push) == repeat["push"] and recorded.pushed_path is None
+    listed = run_lineage("--output-dir", str(runs.output_dir))
+    line = next(x for x in listed.stdout.splitlines() if x.strip().startswith(repeat["run_id"]))
+    page = (runs.output_dir / "report" / "index.html").read_text(encoding="utf-8")
+    assert repeat["run_id"] in page
+    text = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page)).split())
+    if second["push"]["kind"] == "not pushed":  # the retrained model was not blessed
+        assert repeat["push"]["kind"] == "not pushed" and repeat["pushed_version"] is None
+        assert "Pushed: nothing (" in runs.repeat.stdout and line.endswith("pushed nothing")
+        assert "Nothing pushed: " in text
+        return
+    pusher = next(r["run_id"] for r in chain["runs"]
+                  if r["pushed_version"] == served.name and not r["unchanged"])
+    assert repeat["push"] == {"kind": "cached", "version": served.name,
+                              "destination": str(served), "pushed_by": pusher, "reason": ""}
+    assert repeat["pushed_version"] is None
+    said = f"serving version {served.name}, pushed by run {pusher}"
+    assert f"Pushed: nothing new; {said}" in runs.repeat.stdout, runs.repeat.stdout
+    assert f"Pushed: {served}" not in runs.repeat.stdout
+    assert line.endswith(f"blessed, nothing new pushed; serving {served.name}, "
+                         f"pushed by run {pusher}"), line
+    assert (f"Nothing changed since version {served.name} was pushed by run {pusher}: this "
+            "run reused the model, its evaluation and the push from the cache; nothing new "
+            "was pushed.") in text
+    assert f"(by run {pusher}; this run reused that push from the cache" in text

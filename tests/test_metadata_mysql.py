@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from local import summary
-from metadata import graph, store
+from metadata import store
+from metadata.graph import MetadataGraph
+from metadata.outcome import read_outcome
 from metadata.store import open_store
 from tests.conftest import DATA, ROOT, PipelineRun, run_cli
 from tests.extras import MariaDB, mariadb  # noqa: F401 - the fixture
@@ -57,23 +58,23 @@ def mysql_runs(mariadb: MariaDB, tmp_path_factory) -> MySQLRuns:  # noqa: F811
 def test_runs_are_recorded_in_mysql_not_sqlite(mysql_runs: MySQLRuns):
     assert not (mysql_runs.output_dir / store.SQLITE_FILENAME).exists()
     mlmd = open_store(mysql_runs.location)
-    assert len(graph.run_ids(mlmd)) == 2
-    first = summary.summarize(mysql_runs.location, graph.run_ids(mlmd)[0])
+    assert len(MetadataGraph(mlmd).run_ids()) == 2
+    first = read_outcome(mysql_runs.location, MetadataGraph(mlmd).run_ids()[0])
     assert first.pushed_path and Path(first.pushed_path).is_dir()
     assert {c.state for c in first.components} == {"ran"}
 
 
 def test_same_components_as_a_sqlite_run(mysql_runs: MySQLRuns, pipeline_run: PipelineRun):
     mlmd = open_store(mysql_runs.location)
-    on_mysql = graph.component_runs(mlmd, graph.run_ids(mlmd)[0])
+    on_mysql = MetadataGraph(mlmd).component_runs(MetadataGraph(mlmd).run_ids()[0])
     sqlite = open_store(str(pipeline_run.metadata_path))
-    on_sqlite = graph.component_runs(sqlite, graph.run_ids(sqlite)[0])
+    on_sqlite = MetadataGraph(sqlite).component_runs(MetadataGraph(sqlite).run_ids()[0])
     assert sorted(c.component for c in on_mysql) == sorted(c.component for c in on_sqlite)
 
 
 def test_the_rerun_is_cached(mysql_runs: MySQLRuns):
     mlmd = open_store(mysql_runs.location)
-    second = summary.summarize(mysql_runs.location, graph.run_ids(mlmd)[1])
+    second = read_outcome(mysql_runs.location, MetadataGraph(mlmd).run_ids()[1])
     states = {c.component: c.state for c in second.components}
     assert {states[c] for c in CACHEABLE} == {"cached"}, states
 
@@ -86,7 +87,7 @@ def test_lineage_reads_the_mysql_store(mysql_runs: MySQLRuns):
         env={**os.environ, **mysql_runs.env},
     )
     assert result.returncode == 0, result.stderr
-    pushed = summary.summarize(mysql_runs.location).pushed_path
+    pushed = read_outcome(mysql_runs.location).pushed_path
     assert Path(pushed).name in result.stdout
     for component in ("CsvExampleGen", "Trainer", "Evaluator", "Pusher"):
         assert component in result.stdout

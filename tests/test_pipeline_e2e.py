@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from local import summary
-from metadata import graph
+from metadata import outcome
+from metadata.graph import MetadataGraph
 from metadata.store import open_store
 from models import contract, features
 from tests.conftest import PipelineRun, run_pipeline
@@ -56,8 +56,8 @@ def _artifacts_by_type(store) -> dict[str, list]:
 
 def test_every_component_ran_once(pipeline_run: PipelineRun):
     store = open_store(str(pipeline_run.metadata_path))
-    (run_id,) = graph.run_ids(store)
-    runs = graph.component_runs(store, run_id)
+    (run_id,) = MetadataGraph(store).run_ids()
+    runs = MetadataGraph(store).component_runs(run_id)
     assert sorted(r.component for r in runs) == sorted(COMPONENTS)
     assert {r.state for r in runs} == {"ran"}
 
@@ -85,7 +85,7 @@ def test_feature_selection_is_recorded_and_obeyed(pipeline_run: PipelineRun, pus
 
 
 def test_summary_reports_metrics_blessing_and_push(pipeline_run: PipelineRun, pushed_model_dir):
-    result = summary.summarize(str(pipeline_run.metadata_path))
+    result = outcome.read_outcome(str(pipeline_run.metadata_path))
     assert result.blessed is True
     assert result.metrics["auc"] > 0.95 and result.metrics["binary_accuracy"] > 0.89
     assert result.pushed_path == str(pushed_model_dir)
@@ -122,8 +122,8 @@ def second_run(pipeline_run: PipelineRun) -> PipelineRun:
 
 def test_a_second_run_reuses_cached_results(second_run: PipelineRun):
     store = open_store(str(second_run.metadata_path))
-    first_id, second_id = graph.run_ids(store)
-    states = {r.component: r.state for r in graph.component_runs(store, second_id)}
+    first_id, second_id = MetadataGraph(store).run_ids()
+    states = {r.component: r.state for r in MetadataGraph(store).component_runs(second_id)}
     assert set(states) == COMPONENTS
     # Nothing changed, so nothing runs: the gate and the Evaluator find their
     # baselines themselves, so their cached results are reused like the rest.
@@ -131,5 +131,14 @@ def test_a_second_run_reuses_cached_results(second_run: PipelineRun):
 
 
 def test_a_cached_run_pushes_nothing_new(second_run: PipelineRun):
-    versions = [p for p in second_run.serving_base.iterdir() if p.name.isdigit()]
-    assert len(versions) == 1
+    """Its Pusher is cached: the outcome names the first run's push, not a new one."""
+    (version,) = [p for p in second_run.serving_base.iterdir() if p.name.isdigit()]
+    first_id, second_id = MetadataGraph(str(second_run.metadata_path)).run_ids()
+    first = outcome.read_outcome(str(second_run.metadata_path), first_id, details=False)
+    second = outcome.read_outcome(str(second_run.metadata_path), second_id, details=False)
+    assert first.push == outcome.Push(outcome.PUSHED, version.name, str(version), first_id)
+    assert second.push == outcome.Push(outcome.CACHED, version.name, str(version), first_id)
+    assert first.pushed_path == str(version) and second.pushed_path is None
+    assert second.blessed is True
+    assert (f"Pushed: nothing new; serving version {version.name}, pushed by run {first_id}"
+            in second_run.stdout), second_run.stdout

@@ -15,7 +15,7 @@ from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from local import progress
-from metadata import graph
+from metadata.graph import MetadataGraph
 from metadata.store import open_store
 from tests.conftest import DATA, ROOT, run_cli
 from tests.three_runs import CACHED_IN_SECOND_RUN, ThreeRuns, three_runs
@@ -212,7 +212,7 @@ def runs(tmp_path_factory) -> ThreeRuns:
 def test_run_prints_a_start_and_end_line_per_component(runs: ThreeRuns, which: int):
     run = (runs.first, runs.second, runs.repeat)[which]
     store = open_store(str(run.metadata_path))
-    recorded = graph.component_runs(store, graph.run_ids(store)[which])
+    recorded = MetadataGraph(store).component_runs(MetadataGraph(store).run_ids()[which])
     printed = finished_lines(run.stdout)
     assert [(c, o) for c, o, _ in printed] == [(r.component, r.state) for r in recorded]
     started = [m.group(3) for m in map(STARTED.match, run.stdout.splitlines()) if m]

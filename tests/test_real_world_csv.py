@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from local import summary
+from metadata.outcome import read_outcome
 from pipeline import preflight
 from pipeline.components import gate
 from tests.conftest import DATA, PipelineRun, run_cli, run_pipeline
@@ -188,7 +189,7 @@ def test_an_export_with_crlf_reordered_quoted_columns_in_three_files_is_pushed(
     export_run: PipelineRun,
 ):
     assert export_run.returncode == 0, export_run.stderr[-3000:]
-    result = summary.summarize(str(export_run.metadata_path))
+    result = read_outcome(str(export_run.metadata_path))
     assert result.blessed and result.pushed_path, result
     assert result.metrics["example_count"] > 0
     statistics = _statistics(export_run)
@@ -214,7 +215,7 @@ def test_an_excel_csv_utf8_file_with_a_bom_is_pushed(tmp_path: Path):
     run = run_pipeline(data, tmp_path / "out", "--train-steps", TRAIN_STEPS)
     assert "\ufeff" not in run.stderr, run.stderr[-3000:]
     assert run.returncode == 0, run.stderr[-3000:]
-    assert summary.summarize(str(run.metadata_path)).pushed_path
+    assert read_outcome(str(run.metadata_path)).pushed_path
 
 
 @pytest.mark.e2e
@@ -227,7 +228,7 @@ def test_every_trip_paid_in_cash_says_single_class_not_auc_zero(tmp_path: Path):
     run = run_pipeline(data, tmp_path / "out", "--train-steps", "20")
 
     assert run.returncode == 0, run.stderr[-3000:]  # completed: not blessed, and said so
-    result = summary.summarize(str(run.metadata_path))
+    result = read_outcome(str(run.metadata_path))
     assert result.blessed is False and not result.pushed_path
     assert result.label_counts["eval"][0] == 0 and result.label_counts["train"][0] == 0
     assert sum(result.label_counts["eval"]) == result.metrics["example_count"]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from metadata import graph
+from metadata.graph import MetadataGraph
 from metadata.store import open_store
 from review import report
 from tests.three_runs import CACHED_IN_SECOND_RUN, ThreeRuns, three_runs
@@ -81,7 +81,7 @@ def first_run(runs: ThreeRuns) -> report.RunData:
 
 def recorded_run_ids(runs: ThreeRuns) -> list[str]:
 
-    return graph.run_ids(open_store(str(runs.first.metadata_path)))
+    return MetadataGraph(open_store(str(runs.first.metadata_path))).run_ids()
 
 
 # -- structure ----------------------------------------------------------------------------------
@@ -150,9 +150,9 @@ def _slice_values(text: str, feature: str) -> list[str]:
 
 @pytest.mark.e2e
 def test_metrics_overall_and_per_slice(page: Page, page_path: Path, runs: ThreeRuns):
-    from local import summary
+    from metadata.outcome import read_outcome
 
-    metrics = summary.summarize(str(runs.first.metadata_path), recorded_run_ids(runs)[0]).metrics
+    metrics = read_outcome(str(runs.first.metadata_path), recorded_run_ids(runs)[0]).metrics
     assert f"AUC{metrics['auc']:.4f}" in page.sections["evaluation"]
     text = page_path.read_text(encoding="utf-8")
     assert {"Cash", "Credit Card"} <= set(_slice_values(text, "payment_type"))

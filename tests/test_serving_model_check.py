@@ -20,7 +20,7 @@ import pytest
 from tfx.types import standard_artifacts
 
 import serving
-from metadata import graph
+from metadata.graph import MetadataGraph
 from metadata.store import open_store
 from models import contract
 from pipeline.components import pusher
@@ -208,8 +208,8 @@ def _examples(pipeline_run) -> standard_artifacts.Examples:
     """The Examples artifact the pipeline run recorded (eval split for warm-up)."""
 
     store = open_store(str(pipeline_run.metadata_path))
-    run_id = graph.run_ids(store)[0]
-    [recorded] = graph.node_outputs(store, run_id, "CsvExampleGen", "Examples")
+    run_id = MetadataGraph(store).run_ids()[0]
+    [recorded] = MetadataGraph(store).node_outputs(run_id, "CsvExampleGen", "Examples")
     examples = standard_artifacts.Examples()
     examples.set_mlmd_artifact(recorded)
     return examples

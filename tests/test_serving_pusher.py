@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from tfx.types import standard_artifacts
 
-from metadata import graph
+from metadata.graph import MetadataGraph
 from metadata.store import open_store
 from models import contract, features
 from pipeline.components import publish, pusher
@@ -53,8 +53,8 @@ def serving_signature(model_dir: Path):
 def recorded(pipeline_run, component: str, type_name: str, artifact_class):
     """The artifact `component` output in the pipeline run, as recorded in ML Metadata."""
     store = open_store(str(pipeline_run.metadata_path))
-    run_id = graph.run_ids(store)[0]
-    [mlmd_artifact] = graph.node_outputs(store, run_id, component, type_name)
+    run_id = MetadataGraph(store).run_ids()[0]
+    [mlmd_artifact] = MetadataGraph(store).node_outputs(run_id, component, type_name)
     artifact = artifact_class()
     artifact.set_mlmd_artifact(mlmd_artifact)
     return artifact
@@ -127,8 +127,8 @@ def test_every_warmup_request_is_answered_by_the_model(pushed_model_dir):
 
 def pushed_model_artifact(metadata_path: Path):
     store = open_store(str(metadata_path))
-    run_id = graph.run_ids(store)[0]
-    [artifact] = graph.node_outputs(store, run_id, "Pusher", "PushedModel")
+    run_id = MetadataGraph(store).run_ids()[0]
+    [artifact] = MetadataGraph(store).node_outputs(run_id, "Pusher", "PushedModel")
     return artifact
 
 

@@ -22,6 +22,7 @@ import os
 import time
 import uuid
 
+from metadata.artifacts import refusal_file
 from models.contract import SAVED_MODEL_FILE
 
 
@@ -96,22 +97,34 @@ def read_accepted_statistics(pointer_file: str) -> dict | None:
 
 
 def record_accepted_statistics(pointer_file: str, record: dict) -> None:
-    """Point the next drift check at `record["uri"]`, replacing the file in one step.
+    """Point the next drift check at `record["uri"]`, replacing the file in one step."""
+    _write_whole(pointer_file, {**record, "accepted_at": time.time()})
+
+
+def record_refusal(pointer_file: str, statistics_uri: str, record: dict) -> None:
+    """Record why the gate refused the statistics at `statistics_uri`, for the report
+    (`metadata.artifacts.read_refusal` reads it back)."""
+    _write_whole(refusal_file(pointer_file, statistics_uri),
+                 {**record, "statistics_uri": statistics_uri, "refused_at": time.time()})
+
+
+def _write_whole(path: str, record: dict) -> None:
+    """Write `record` as JSON to `path`, replacing the file in one step.
 
     Locally the file is written beside its final name and renamed over it, so
-    a run killed midway leaves the previous baseline intact; object stores
+    a run killed midway leaves the previous file intact; object stores
     replace a whole object in one write.
     """
-    _fileio().makedirs(os.path.dirname(pointer_file))
-    text = json.dumps({**record, "accepted_at": time.time()}, indent=1, sort_keys=True)
-    if "://" in pointer_file:
-        with _fileio().open(pointer_file, "w") as f:
+    _fileio().makedirs(os.path.dirname(path))
+    text = json.dumps(record, indent=1, sort_keys=True)
+    if "://" in path:
+        with _fileio().open(path, "w") as f:
             f.write(text)
         return
-    staged = f"{pointer_file}.{uuid.uuid4().hex}.tmp"
+    staged = f"{path}.{uuid.uuid4().hex}.tmp"
     with open(staged, "w") as f:
         f.write(text)
         f.flush()
         os.fsync(f.fileno())
-    os.replace(staged, pointer_file)
+    os.replace(staged, path)
 

@@ -31,6 +31,7 @@ import tensorflow_data_validation as tfdv
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
 from metadata.artifacts import present_share
+from pipeline.components.findings import findings
 
 # Numeric feature -> largest allowed distance between the baseline's and the new
 # drop's cumulative distributions: 0.05 means no value may have 5 % more or fewer
@@ -163,8 +164,6 @@ def presence_findings(current, baseline, against: str = "previous") -> list[dict
 
 def categorical_findings(current, baseline, schema) -> list[dict]:
     """TFDV's comparators from the schema (L-infinity on value frequencies)."""
-    from pipeline.components.gate import findings
-
     anomalies = tfdv.validate_statistics(current, schema, previous_statistics=baseline)
     return [f for f in findings(anomalies, "train") if f["type"].startswith("COMPARATOR_")]
 

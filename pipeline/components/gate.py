@@ -11,16 +11,19 @@ accepted) and points `<pipeline_root>/baselines/accepted_statistics.json` at
 it (pipeline/components/baseline.py): the baseline the next run's drift check compares
 against. A failed gate publishes nothing, so drifted data never becomes the
 new baseline. The gate reads that file itself rather than through a Resolver
-node, which open-source Kubeflow Pipelines cannot run.
+node, which open-source Kubeflow Pipelines cannot run. A refusal records its
+findings beside that file instead (`baseline.record_refusal`), for the report,
+which so never recomputes them.
 """
 
 import json
 import os
+from dataclasses import dataclass
 
 import tensorflow as tf
 import tensorflow_data_validation as tfdv
 from tensorflow_data_validation.utils import anomalies_util
-from tensorflow_metadata.proto.v0 import anomalies_pb2, statistics_pb2
+from tensorflow_metadata.proto.v0 import statistics_pb2
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact_utils, standard_artifacts
@@ -28,13 +31,18 @@ from tfx.utils import io_utils
 
 from artifact_types import ValidatedStatistics
 from metadata import names
-from metadata.artifacts import by_name, present_share, visible
+from metadata.artifacts import by_name, present_share
 from models import features
 from pipeline.components import drift as drift_checks
-from pipeline.components.baseline import read_accepted_statistics, record_accepted_statistics
+from pipeline.components.baseline import (
+    read_accepted_statistics,
+    record_accepted_statistics,
+    record_refusal,
+)
 from pipeline.components.csv_example_gen import SPLIT_ROWS_PROPERTY
+from pipeline.components.findings import evaluate, finding_line, findings, parse_allowed
 
-REPORT_FILE = names.GATE_REPORT_FILE  # read back by local.summary and the report
+REPORT_FILE = names.GATE_REPORT_FILE  # read back by metadata.outcome (data_checked)
 _STATS_FILE = "FeatureStats.pb"
 _ANOMALIES_FILE = "SchemaDiff.pb"
 GATE_FIRST_LINE = names.GATE_FIRST_LINE
@@ -42,44 +50,6 @@ GATE_FIRST_LINE = names.GATE_FIRST_LINE
 
 class DataValidationError(RuntimeError):
     """The data breaks the schema or drifted; the message says how, per feature."""
-
-
-def _type_name(reason: anomalies_pb2.AnomalyInfo.Reason) -> str:
-    return anomalies_pb2.AnomalyInfo.Type.Name(reason.type)
-
-
-def findings(anomalies: anomalies_pb2.Anomalies, split: str) -> list[dict]:
-    """One dict per (feature, reason) of an Anomalies proto."""
-    result = []
-    for feature, info in sorted(anomalies.anomaly_info.items()):
-        for reason in info.reason:
-            result.append(
-                {
-                    "feature": feature,
-                    "split": split,
-                    "type": _type_name(reason),
-                    "description": reason.description or info.description,
-                }
-            )
-    if anomalies.HasField("dataset_anomaly_info"):
-        for reason in anomalies.dataset_anomaly_info.reason:
-            result.append(
-                {"feature": "(dataset)", "split": split, "type": _type_name(reason),
-                 "description": reason.description}
-            )
-    return result
-
-
-def is_allowed(finding: dict, allowed: list[str]) -> bool:
-    """True when `allowed` names the finding's feature, or feature:TYPE."""
-    return any(
-        entry == finding["feature"] or entry == f"{finding['feature']}:{finding['type']}"
-        for entry in allowed
-    )
-
-
-def parse_allowed(text: str) -> list[str]:
-    return [entry.strip() for entry in text.split(",") if entry.strip()]
 
 
 def presence_findings(
@@ -109,12 +79,6 @@ def presence_findings(
                 }
             )
     return result
-
-
-def finding_line(finding: dict) -> str:
-    """One finding as the gate prints it (monitoring.check prints its findings the same way)."""
-    return (f"  - {visible(finding['feature'])} ({finding['split']} split): "
-            f"{finding['description']} [{finding['type']}]")
 
 
 def failure_message(blocking: list[dict], compared: str = "") -> str:
@@ -172,19 +136,40 @@ def remedy_hint(blocking: list[dict]) -> list[str]:
     return lines
 
 
-def evaluate(
-    schema_findings: list[dict], drift: list[dict], allowed: list[str]
-) -> tuple[list[dict], list[dict]]:
-    """(blocking, allowed) findings."""
-    everything = schema_findings + drift
-    blocking = [f for f in everything if not is_allowed(f, allowed)]
-    return blocking, [f for f in everything if is_allowed(f, allowed)]
-
-
 def _load_split_stats(artifact, split: str) -> statistics_pb2.DatasetFeatureStatisticsList:
     return tfdv.load_stats_binary(
         os.path.join(artifact_utils.get_split_uri([artifact], split), _STATS_FILE)
     )
+
+
+@dataclass
+class GateFindings:
+    """What the gate found in one drop of data, and what it compared it with."""
+
+    blocking: list[dict]  # findings that stop the run
+    allowed: list[dict]  # findings the user let through with --allow-anomaly
+    compared: str  # what was read and compared, in words (drift.comparison)
+
+
+def gate_findings(statistics, schema, anomalies, examples, record: dict | None,
+                  allowed_anomalies: str) -> GateFindings:
+    """Every finding of the gate: schema anomalies and presence per split, drift of the
+    train split against the accepted statistics `record` points at (None: no drift check)."""
+    found = []
+    for split in artifact_utils.decode_split_names(anomalies.split_names):
+        path = os.path.join(artifact_utils.get_split_uri([anomalies], split), _ANOMALIES_FILE)
+        found += findings(anomalies_util.load_anomalies_binary(path), split)
+        found += presence_findings(_load_split_stats(statistics, split), schema, split)
+    current = _load_split_stats(statistics, "train")
+    baseline = None if record is None else _load_split_stats(_accepted_artifact(record), "train")
+    if baseline is not None:
+        found += drift_checks.drift_findings(current, baseline, schema)
+    compared = drift_checks.comparison(
+        _span(examples) if examples is not None else statistics.span, current,
+        record.get("span") if record else None, baseline, _train_rows(examples),
+        record.get("train_rows") if record else None)
+    blocking, allowed = evaluate(found, parse_allowed(allowed_anomalies))
+    return GateFindings(blocking, allowed, compared)
 
 
 @component
@@ -197,36 +182,30 @@ def DataValidationGate(  # noqa: N802 - TFX components are named like classes
     examples: InputArtifact[standard_artifacts.Examples] = None,
     allowed_anomalies: Parameter[str] = "",
 ) -> None:
-    """Fail the run on schema anomalies or drift unless explicitly allowed."""
+    """Fail the run on schema anomalies or drift unless explicitly allowed.
+
+    A refusal publishes nothing (TFX records a failed execution without
+    outputs), so the findings are recorded beside the pointer file
+    (`baseline.record_refusal`), where the report reads them.
+    """
     curated = io_utils.SchemaReader().read(io_utils.get_only_uri_in_dir(schema.uri))
-    schema_findings = []
-    for split in artifact_utils.decode_split_names(anomalies.split_names):
-        path = os.path.join(artifact_utils.get_split_uri([anomalies], split), _ANOMALIES_FILE)
-        schema_findings += findings(anomalies_util.load_anomalies_binary(path), split)
-        schema_findings += presence_findings(_load_split_stats(statistics, split), curated, split)
-    current = _load_split_stats(statistics, "train")
     record = read_accepted_statistics(accepted_statistics_file)
-    baseline, baseline_span = None, None
-    if record is not None:
-        baseline = _load_split_stats(_accepted_artifact(record), "train")
-        baseline_span = record.get("span")
-    drift = [] if baseline is None else drift_checks.drift_findings(current, baseline, curated)
+    found = gate_findings(statistics, curated, anomalies, examples, record, allowed_anomalies)
+    if found.blocking:
+        record_refusal(accepted_statistics_file, statistics.uri, {
+            "findings": found.blocking, "allowed": found.allowed,
+            "compared": found.compared, "baseline": record,
+        })
+        raise DataValidationError(failure_message(found.blocking, found.compared))
     span = _span(examples) if examples is not None else statistics.span
-    train_rows = _train_rows(examples)
-    compared = drift_checks.comparison(
-        span, current, baseline_span, baseline, train_rows,
-        record.get("train_rows") if record else None)
-    blocking, allowed = evaluate(schema_findings, drift, parse_allowed(allowed_anomalies))
-    if blocking:
-        raise DataValidationError(failure_message(blocking, compared))
-    _publish(statistics, validated_statistics, allowed, record, compared)
+    _publish(statistics, validated_statistics, found.allowed, record, found.compared)
     validated_statistics.span = span
     record_accepted_statistics(accepted_statistics_file, {
         "uri": validated_statistics.uri,
         "split_names": validated_statistics.split_names,
         "statistics_uri": statistics.uri,
         "span": span,
-        "train_rows": train_rows,
+        "train_rows": _train_rows(examples),
     })
 
 
@@ -277,4 +256,5 @@ def _publish(
     io_utils.write_string_file(os.path.join(validated.uri, REPORT_FILE), json.dumps(report))
 
 
-__all__ = ["DataValidationGate", "DataValidationError", "ValidatedStatistics"]
+__all__ = ["DataValidationGate", "DataValidationError", "GateFindings", "ValidatedStatistics",
+           "finding_line", "findings", "gate_findings", "parse_allowed"]

@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 
 from metadata import artifacts, names
 from metadata import evaluation as evaluation_files
-from metadata.graph import MetadataGraph, is_pushed, is_unchanged_push, string_property
+from metadata import outcome as outcomes
+from metadata.graph import MetadataGraph
+from metadata.outcome import RunOutcome
 from metadata.store import Location
 from models.features import LABEL_KEY
 
@@ -34,6 +36,9 @@ class RunData:
 
     graph: MetadataGraph
     run_id: str
+    # What the run did (blessed, pushed, data checked): the record the runner's summary
+    # and `review.lineage` show too (`metadata.outcome`).
+    outcome: RunOutcome
     executions: list = field(default_factory=list)
 
     def _latest_output(self, key: str, type_name: str) -> tuple:
@@ -56,7 +61,8 @@ class RunData:
 def load_run(where: Location, run_id: str | None = None) -> RunData:
     graph = MetadataGraph(where)
     run_id = graph.latest_run_id(run_id)
-    return RunData(graph, run_id, graph.run_executions(run_id))
+    return RunData(graph, run_id, outcomes.run_outcome(graph, run_id, details=False),
+                   graph.run_executions(run_id))
 
 
 def load_selection(run: RunData) -> dict | None:
@@ -71,13 +77,6 @@ def load_history(run: RunData) -> dict | None:
     return artifacts.read_json(artifact.uri if artifact else None, names.HISTORY_FILE)
 
 
-def data_checked(run: RunData) -> str | None:
-    """The gate's drift comparison: which span it read, against which accepted data."""
-    artifact = run.output("validated_statistics", names.VALIDATED_STATISTICS)
-    report = artifacts.read_json(artifact.uri if artifact else None, names.GATE_REPORT_FILE)
-    return (report or {}).get("compared")
-
-
 def train_steps(run: RunData, trainer) -> int | None:
     if trainer is None:
         return None
@@ -87,14 +86,6 @@ def train_steps(run: RunData, trainer) -> int | None:
     return int(train_args.get("num_steps", 0)) or None
 
 
-def blessed(run: RunData) -> bool | None:
-    """The run's blessing verdict, None when nothing was evaluated."""
-    blessing = run.output("blessing", names.MODEL_BLESSING)
-    if blessing is None or names.BLESSED not in blessing.custom_properties:
-        return None
-    return bool(blessing.custom_properties[names.BLESSED].int_value)
-
-
 # -- a run stopped by the validation gate ---------------------------------------------------
 def gate_refusal(run: RunData):
     """The gate's execution in this run if it refused the data, else None."""
@@ -102,50 +93,28 @@ def gate_refusal(run: RunData):
                  and e.last_known_state == e.FAILED), None)
 
 
-def last_accepted_statistics(run: RunData, gate_execution):
-    """The ValidatedStatistics the refused data was compared with, if any: the
-    newest statistics an earlier gate accepted in this output folder (what
-    `pipeline_root/baselines/accepted_statistics.json` pointed the gate at)."""
-    accepted = [a for a in run.graph.store.get_artifacts_by_type(names.VALIDATED_STATISTICS)
-                if a.state == a.LIVE
-                and a.create_time_since_epoch < gate_execution.create_time_since_epoch]
-    return max(accepted, key=lambda a: a.create_time_since_epoch, default=None)
+def refusal_record(run: RunData, gate_execution) -> dict | None:
+    """What the gate recorded when it refused this run's data: {"findings", "compared",
+    "baseline" (the pointer record of the accepted data it compared with), ...}.
 
-
-def refusal_findings(run: RunData, gate_execution, accepted) -> list[dict]:
-    """What the gate refused, recomputed with the gate's own functions from its inputs.
-
-    A refusing gate publishes nothing, so its findings are not in ML Metadata;
-    its inputs are, and the same functions give the same findings. This is the
-    one place the report loads TFDV and the gate (TensorFlow): only for a
-    refused run, and only inside this function.
+    A refusing gate publishes nothing, so it records its findings beside the
+    pointer file it reads (`pipeline/components/gate.py`); the gate's
+    execution in ML Metadata names that file and the refused statistics.
+    None for a refusal recorded before the gate kept such records.
     """
-    import tensorflow_data_validation as tfdv
-    from tensorflow_data_validation.utils import anomalies_util
-    from tfx.utils import io_utils
+    properties = {**gate_execution.properties, **gate_execution.custom_properties}
+    pointer = properties.get(names.ACCEPTED_STATISTICS_FILE)
+    statistics = run.graph.inputs(gate_execution.id).get("statistics", [])
+    if pointer is None or not statistics:
+        return None
+    return artifacts.read_refusal(pointer.string_value, statistics[0].uri)
 
-    from pipeline.components import drift, gate
 
-    inputs = run.graph.inputs(gate_execution.id)
-    if not inputs.get("anomalies") or not inputs.get("statistics") or not inputs.get("schema"):
-        return []
-    schema = io_utils.SchemaReader().read(io_utils.get_only_uri_in_dir(inputs["schema"][0].uri))
-    stats_uri, anomalies_uri = inputs["statistics"][0].uri, inputs["anomalies"][0].uri
-    result = []
-    for split in artifacts.anomalies_by_split(anomalies_uri):
-        path = os.path.join(anomalies_uri, f"Split-{split}", artifacts.ANOMALIES_FILE)
-        result += gate.findings(anomalies_util.load_anomalies_binary(path), split)
-        stats = os.path.join(stats_uri, f"Split-{split}", artifacts.STATS_FILE)
-        if os.path.exists(stats):
-            result += gate.presence_findings(tfdv.load_stats_binary(stats), schema, split)
-    if accepted is not None:
-        current = os.path.join(stats_uri, "Split-train", artifacts.STATS_FILE)
-        baseline = os.path.join(accepted.uri, "Split-train", artifacts.STATS_FILE)
-        if os.path.exists(current) and os.path.exists(baseline):
-            result += drift.drift_findings(tfdv.load_stats_binary(current),
-                                           tfdv.load_stats_binary(baseline), schema)
-    allowed = gate.parse_allowed(string_property(gate_execution, names.ALLOWED_ANOMALIES))
-    return gate.evaluate(result, [], allowed)[0]
+def accepted_by(run: RunData, statistics_uri: str) -> str:
+    """The run whose gate accepted the statistics at `statistics_uri`."""
+    found = run.graph.store.get_artifacts_by_uri(statistics_uri)
+    producer = run.graph.producer(found[0].id) if found else None
+    return run.graph.run_of(producer) if producer is not None else "an earlier run"
 
 
 # -- evaluation -----------------------------------------------------------------------------
@@ -317,27 +286,23 @@ def slices_of(evaluation: Evaluation, feature: str) -> list[tuple[object, dict]]
 # -- the outcome in one sentence ---------------------------------------------------------------
 def verdict_line(run: RunData) -> tuple[str, bool | None]:
     """One sentence on the outcome, and whether the model was blessed."""
-    verdict = blessed(run)
-    pushed = run.output("pushed_model", names.PUSHED_MODEL)
-    failed = [e for e in run.executions if e.last_known_state == e.FAILED]
-    if gate_refusal(run) is not None:
+    outcome = run.outcome
+    verdict, push = outcome.blessed, outcome.push
+    if outcome.refused:
         return ("The validation gate refused the data: nothing was trained or pushed, and the "
                 "served model is unchanged (see Anomalies for why, next to the data last "
                 "accepted).", verdict)
-    if failed:
-        components = ", ".join(run.graph.component(e) for e in failed)
-        return f"The run FAILED in {components}.", verdict
-    if pushed is not None and is_pushed(pushed):
-        version = string_property(pushed, names.PUSHED_VERSION)
-        pusher = run.execution_with_output("pushed_model", names.PUSHED_MODEL)
-        if pusher is not None and pusher.last_known_state == pusher.CACHED:
-            return (f"Nothing changed since version {version} was pushed by an earlier run: "
-                    "this run reused the model, its evaluation and the push from the cache.",
-                    verdict)
-        if is_unchanged_push(pushed):
-            return (f"Model blessed; it is the model already served as version {version}, "
-                    "so nothing new was pushed.", verdict)
-        return f"Model blessed and pushed as version {version}.", verdict
+    if outcome.failed:
+        return f"The run FAILED in {', '.join(outcome.failed)}.", verdict
+    if push is not None and push.kind == outcomes.CACHED:
+        return (f"Nothing changed since version {push.version} was pushed by run "
+                f"{push.pushed_by}: this run reused the model, its evaluation and the push "
+                "from the cache; nothing new was pushed.", verdict)
+    if push is not None and push.kind == outcomes.KEPT:
+        return (f"Model blessed; it is the model already served as version {push.version} "
+                f"(pushed by run {push.pushed_by}), so nothing new was pushed.", verdict)
+    if push is not None and push.new:
+        return f"Model blessed and pushed as version {push.version}.", verdict
     if verdict is False:
         return not_blessed_line(run), verdict
     return "The run finished; no model was pushed.", verdict

@@ -18,7 +18,8 @@ from markupsafe import Markup
 
 from metadata import artifacts, names
 from metadata import evaluation as evaluation_files
-from metadata.graph import is_pushed, is_unchanged_push, sample_rates, string_property
+from metadata import outcome as outcomes
+from metadata.graph import sample_rates, string_property
 from models import contract
 from review.lineage import LineageError, model_lineage
 from review.lineage_text import format_time, headline
@@ -71,13 +72,11 @@ def count(value: float | None) -> str:
 
 # -- overview and statistics ------------------------------------------------------------------
 def section_overview(run: RunData, verdict: str) -> Markup:
-    started = min((e.create_time_since_epoch for e in run.executions), default=0) / 1000
-    finished = max((e.last_update_time_since_epoch for e in run.executions), default=0) / 1000
-    rows = [[r.component, r.state, f"{r.seconds:.1f} s"]
-            for r in run.graph.component_runs(run.run_id)]
+    outcome = run.outcome
+    rows = [[r.component, r.state, f"{r.seconds:.1f} s"] for r in outcome.components]
     return render("overview.html", verdict=verdict, run_id=run.run_id,
-                  started=format_time(started), finished=format_time(finished),
-                  seconds=finished - started, rows=rows)
+                  started=format_time(outcome.started), finished=format_time(outcome.finished),
+                  seconds=outcome.finished - outcome.started, rows=rows)
 
 
 def _feature(images: Images, stats, rows: int, selected: set[str]) -> dict:
@@ -136,18 +135,18 @@ def _stats_cell(stats, rows: int) -> dict | None:
 
 
 def section_refusal(run: RunData, gate_execution) -> Markup:
-    """The refused data next to the data last accepted, and what the gate objected to."""
-    accepted = data.last_accepted_statistics(run, gate_execution)
-    blocking = data.refusal_findings(run, gate_execution, accepted)
+    """The refused data next to the data last accepted, and what the gate objected to:
+    the findings the gate recorded when it refused (`data.refusal_record`)."""
+    record = data.refusal_record(run, gate_execution)
+    blocking = record["findings"] if record else []
+    baseline = (record or {}).get("baseline") or {}
     statistics = run.graph.inputs(gate_execution.id).get("statistics", [])
     refused = artifacts.load_statistics(statistics[0].uri).get("train") if statistics else None
-    before = artifacts.load_statistics(accepted.uri).get("train") if accepted is not None else None
-    accepted_by = None
-    if accepted is not None:
-        producer = run.graph.producer(accepted.id)
-        accepted_by = run.graph.run_of(producer) if producer is not None else "an earlier run"
+    before = artifacts.load_statistics(baseline["uri"]).get("train") if baseline else None
+    context = {"recorded": record is not None, "compared": (record or {}).get("compared"),
+               "accepted_by": data.accepted_by(run, baseline["uri"]) if baseline else None}
     if refused is None:
-        return render("refusal.html", accepted_by=accepted_by, refused_rows=None)
+        return render("refusal.html", refused_rows=None, **context)
     new, old = artifacts.by_name(refused), artifacts.by_name(before) if before is not None else {}
     problems: dict[str, list[dict]] = {}
     for finding in blocking:
@@ -158,9 +157,9 @@ def section_refusal(run: RunData, gate_execution) -> Markup:
              "accepted": _stats_cell(old.get(name), int(before.num_examples))
              if before is not None else None}
             for name in ordered if name != "(dataset)"]
-    return render("refusal.html", accepted_by=accepted_by, rows=rows,
-                  refused_rows=int(refused.num_examples),
-                  before_rows=int(before.num_examples) if before is not None else None)
+    return render("refusal.html", rows=rows, refused_rows=int(refused.num_examples),
+                  before_rows=int(before.num_examples) if before is not None else None,
+                  **context)
 
 
 def _severity(value: int) -> str:
@@ -193,7 +192,7 @@ def section_anomalies(run: RunData) -> Markup:
                          "reasons": [info.description], "share": "",
                          "severity": _severity(info.severity)})
         splits.append({"name": split, "rows": rows})
-    return render("anomalies.html", compared=data.data_checked(run), splits=splits)
+    return render("anomalies.html", compared=run.outcome.data_checked, splits=splits)
 
 
 # -- feature selection and training -------------------------------------------------------------
@@ -286,39 +285,39 @@ def section_baseline(evaluation: Evaluation | None, served: tuple[int, str] | No
 
 # -- push and lineage ---------------------------------------------------------------------------
 def section_push(run: RunData, blessed: bool | None) -> Markup:
+    """What the run's Pusher did (`metadata.outcome`), and where the version lives."""
     pusher = run.execution_with_output("pushed_model", names.PUSHED_MODEL)
-    artifact = run.output("pushed_model", names.PUSHED_MODEL)
-    if artifact is None:
+    push = run.outcome.push
+    if push is None or pusher is None:
         return note("Nothing pushed: the Pusher did not run in this run.")
     model = run.graph.inputs(pusher.id).get("model", [])
     model_uri = model[0].uri if model else "?"
-    if not is_pushed(artifact):
-        reason = (string_property(artifact, names.NOT_PUSHED_REASON)
-                  or ("the model was not blessed" if blessed is False else "the Pusher declined"))
+    if push.kind == outcomes.NOT_PUSHED:
+        reason = push.reason or (
+            "the model was not blessed" if blessed is False else "the Pusher declined")
         return note(f"Nothing pushed: {reason}. The model stays at {model_uri}.")
-    destination = string_property(artifact, names.PUSHED_DESTINATION)
-    rows = [("TF Serving base path", os.path.dirname(destination)),
-            ("version folder", string_property(artifact, names.PUSHED_VERSION)),
+    artifact = run.output("pushed_model", names.PUSHED_MODEL)
+    rows = [("TF Serving base path", os.path.dirname(push.destination)),
+            ("version folder", push.version),
+            ("pushed by run", push.pushed_by),
             ("trained model artifact", model_uri)]
     check = string_property(artifact, names.SERVING_CHECK)  # the Pusher's check, as JSON
     if check:
         rows.append(("serving check before the push", check))
-    cached = pusher.last_known_state != pusher.COMPLETE
-    card = os.path.join(destination, contract.MODEL_CARD_FILE)
-    return render("push.html", version=string_property(artifact, names.PUSHED_VERSION),
+    card = os.path.join(push.destination, contract.MODEL_CARD_FILE)
+    return render("push.html", version=push.version,
                   card=card if os.path.exists(card) else None,
-                  destination=destination, rows=rows, unchanged=is_unchanged_push(artifact),
-                  when=" (by an earlier run; this run reused that push from the cache)"
-                  if cached else "")
+                  destination=push.destination, rows=rows,
+                  unchanged=push.kind == outcomes.KEPT, pushed_by=push.pushed_by,
+                  when=f" (by run {push.pushed_by}; this run reused that push from the cache, "
+                  "nothing new was pushed)" if push.kind == outcomes.CACHED else "")
 
 
 def section_lineage(run: RunData, output_dir: str) -> Markup:
-    artifact = run.output("pushed_model", names.PUSHED_MODEL)
-    version = None
-    if artifact is not None and names.PUSHED in artifact.custom_properties:
-        version = string_property(artifact, names.PUSHED_VERSION) or None
+    push = run.outcome.push
+    version = push.version if push is not None and push.kind != outcomes.NOT_PUSHED else None
     command = f"python -m review.lineage --output-dir {output_dir}"
-    if version is None:
+    if not version:
         return note(f"This run pushed no model. `{command}` shows the runs and the chain "
                     "behind the latest pushed model.")
     try:

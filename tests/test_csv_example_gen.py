@@ -26,7 +26,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
 from tfx.utils import proto_utils
 
-from pipeline.components import csv_columns, csv_example_gen, csv_shuffle
+from pipeline.components import beam_runner, csv_columns, csv_example_gen, csv_shuffle
 
 CSV = "\n".join(
     [
@@ -367,7 +367,7 @@ def test_a_ragged_row_after_the_preflight_head_fails_naming_the_file(
 )
 def test_only_beams_direct_runner_takes_the_columnar_path(beam_args: list[str], local: bool):
     """With a distributed runner, ExampleGen stays a Beam pipeline the cluster runs."""
-    assert csv_example_gen.is_local_runner(beam_args) is local
+    assert beam_runner.is_local_runner(beam_args) is local
     reason = csv_example_gen.stock_executor_reason(
         beam_args, {}, example_gen_pb2.Output(), {"single_split": ["a.csv"]}
     )

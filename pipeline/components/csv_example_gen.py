@@ -71,7 +71,6 @@ import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 from absl import logging
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx import types
 from tfx.components.example_gen import utils as example_gen_utils
@@ -88,6 +87,7 @@ from tfx.utils import io_utils, proto_utils
 from tfx_bsl.coders import csv_decoder
 
 from pipeline.components import tfx_internals
+from pipeline.components.beam_runner import is_local_runner
 from pipeline.components.csv_columns import (
     FLOAT,
     INT,
@@ -114,10 +114,6 @@ CSV_TYPES = {
     csv_decoder.ColumnType.FLOAT: FLOAT,
     csv_decoder.ColumnType.STRING: STRING,
 }
-# Beam's runners that run on this machine, where the columnar path applies.
-LOCAL_RUNNERS = frozenset(
-    {"direct", "directrunner", "bundlebaseddirectrunner", "switchingdirectrunner"}
-)
 
 
 class Executor(stock_executor.Executor):
@@ -238,16 +234,6 @@ def release_memory() -> None:
     pa.default_memory_pool().release_unused()
     with contextlib.suppress(OSError, AttributeError):  # not glibc
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-
-
-def is_local_runner(beam_pipeline_args: Iterable[str]) -> bool:
-    """Whether the Beam flags run pipelines on this machine (no `--runner`, or a
-    direct runner) rather than on a cluster."""
-    runner = PipelineOptions(list(beam_pipeline_args)).view_as(StandardOptions).runner
-    if runner is None:
-        return True
-    name = runner if isinstance(runner, str) else type(runner).__name__
-    return name.rsplit(".", 1)[-1].lower() in LOCAL_RUNNERS
 
 
 def stock_executor_reason(

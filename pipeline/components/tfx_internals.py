@@ -118,7 +118,7 @@ def no_tfx_sdist_for_local_beam() -> Iterator[None]:
     """
     from tfx.utils import dependency_utils
 
-    from pipeline.components.csv_example_gen import is_local_runner
+    from pipeline.components.beam_runner import is_local_runner
 
     original = dependency_utils.make_beam_dependency_flags
 

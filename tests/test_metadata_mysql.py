@@ -87,8 +87,14 @@ def test_lineage_reads_the_mysql_store(mysql_runs: MySQLRuns):
         env={**os.environ, **mysql_runs.env},
     )
     assert result.returncode == 0, result.stderr
-    pushed = read_outcome(mysql_runs.location).pushed_path
-    assert Path(pushed).name in result.stdout
+    # The newest run is the cached re-run: it pushed nothing new and serves the
+    # version the first run pushed, as lineage must say.
+    first_id, latest_id = MetadataGraph(open_store(mysql_runs.location)).run_ids()
+    pushed = Path(read_outcome(mysql_runs.location, first_id).pushed_path).name
+    latest = read_outcome(mysql_runs.location, latest_id)
+    assert latest.push is not None and latest.push.version == pushed
+    assert latest.push.pushed_by == first_id
+    assert f"serving {pushed}, pushed by run {first_id}" in result.stdout
     for component in ("CsvExampleGen", "Trainer", "Evaluator", "Pusher"):
         assert component in result.stdout
 
